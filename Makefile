@@ -1,0 +1,100 @@
+# soracam-lake — build, test and demo.
+#
+#   make            build ./soracam-lake
+#   make test       install what is missing, build with -Werror, run unit + integration tests
+#   make demo       install what is missing, capture two simulated cameras into ./captures
+#   make check-san  the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make format     reformat sources; make format-check fails on unformatted files
+
+CC       ?= cc
+PYTHON   := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+PKGS     := libcurl libcrypto jansson libmicrohttpd
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wwrite-strings -Wno-format-nonliteral
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+BUILD := build
+OPT   := -O2
+ifeq ($(SANITIZE),1)
+BUILD := build-san
+OPT   := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?= -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(PKG_CFLAGS) -DSORACAM_VERSION='"$(VERSION)"' -Isrc
+LDFLAGS += $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(,)undefined)
+LDLIBS  += $(PKG_LIBS) -lm
+, := ,
+
+SRC      := $(sort $(wildcard src/*.c))
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/src/%.o,$(LIB_SRC))
+LIB      := $(BUILD)/libsoracam.a
+
+UNIT_SRC := $(sort $(wildcard tests/test_*.c))
+UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/%,$(UNIT_SRC))
+FAKE_BIN := $(BUILD)/fake_soracom
+
+BIN := soracam-lake
+ifeq ($(SANITIZE),1)
+BIN := $(BUILD)/soracam-lake
+endif
+
+.PHONY: all tests test demo check-san clean format format-check deps
+
+all: $(BIN)
+
+$(BIN): $(BUILD)/src/main.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/src/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/src
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/test_%: tests/test_%.c tests/unit.h $(LIB) | $(BUILD)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+$(FAKE_BIN): tests/fake_soracom.c $(LIB) | $(BUILD)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -ljpeg -lpthread
+
+$(BUILD) $(BUILD)/src:
+	mkdir -p $@
+
+tests: $(BIN) $(UNIT_BIN) $(FAKE_BIN)
+
+deps:
+	bash scripts/setup.sh --test
+
+test:
+	bash scripts/setup.sh --test
+	$(MAKE) WERROR=1 tests
+	$(PYTHON) tests/harness.py --build $(BUILD) --bin $(abspath $(BIN))
+
+check-san:
+	bash scripts/setup.sh --test
+	$(MAKE) WERROR=1 SANITIZE=1 tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(PYTHON) tests/harness.py --build build-san --bin $(abspath build-san/soracam-lake)
+
+demo:
+	bash scripts/setup.sh
+	$(MAKE) all $(FAKE_BIN)
+	bash scripts/demo.sh
+
+format:
+	clang-format -i src/*.c src/*.h tests/*.c tests/*.h
+
+format-check:
+	clang-format --dry-run --Werror src/*.c src/*.h tests/*.c tests/*.h
+
+clean:
+	rm -rf build build-san soracam-lake

@@ -1,0 +1,52 @@
+/* Azure Storage credentials: connection strings and SharedKey request signing. */
+#ifndef SORACAM_AZURE_AUTH_H
+#define SORACAM_AZURE_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum azure_cred_kind {
+    AZURE_CRED_NONE,       /* endpoint only, anonymous (not useful for writing) */
+    AZURE_CRED_SHARED_KEY, /* AccountName + AccountKey */
+    AZURE_CRED_SAS,        /* SharedAccessSignature */
+};
+
+struct azure_conn {
+    enum azure_cred_kind kind;
+    char *account;          /* account name; NULL when a SAS string names none */
+    unsigned char *key;     /* decoded AccountKey bytes, or NULL */
+    size_t key_len;         /* bytes in key */
+    char *sas;              /* SAS query string without a leading '?', or NULL */
+    char *blob_endpoint;    /* "https://acct.blob.core.windows.net" or path-style
+                               "http://127.0.0.1:10000/devstoreaccount1"; no trailing '/' */
+    char *dfs_endpoint;     /* the DFS endpoint likewise; NULL when it cannot be derived */
+};
+
+/* Parses an Azure Storage connection string (all forms: AccountName/AccountKey with
+ * DefaultEndpointsProtocol and EndpointSuffix, BlobEndpoint/DfsEndpoint overrides,
+ * SharedAccessSignature, UseDevelopmentStorage=true). Keys are case-insensitive and each
+ * pair splits at its first '='. Credentials over plain http are refused unless the host is
+ * a loopback address. Returns 0, or -1 with a message in err that says what is wrong and
+ * how to fix it; the message never contains the key or the SAS. */
+int azure_conn_parse(const char *s, struct azure_conn *out, char *err, size_t errlen);
+
+/* Frees what azure_conn_parse allocated and zeroes the key; NULL is a no-op. */
+void azure_conn_free(struct azure_conn *c);
+
+struct azure_header {
+    const char *name;  /* as sent, any case */
+    const char *value; /* as sent */
+};
+
+/* Builds the SharedKey string-to-sign for a request: method, full URL as it goes on the
+ * wire, and every header that will be sent. Content-Length "0" or absent signs as empty.
+ * Returns a malloc'd string, or NULL on a malformed URL or out of memory. */
+char *azure_sharedkey_string_to_sign(const char *account, const char *method, const char *url,
+                                     const struct azure_header *hdrs, size_t n);
+
+/* Returns a malloc'd "SharedKey account:signature" Authorization value, or NULL. */
+char *azure_sharedkey_authorization(const char *account, const unsigned char *key,
+                                    size_t key_len, const char *method, const char *url,
+                                    const struct azure_header *hdrs, size_t n);
+
+#endif
