@@ -12,7 +12,7 @@ PKGS     := libcurl libcrypto jansson libmicrohttpd
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-        -Wformat=2 -Wwrite-strings -Wno-format-nonliteral
+        -Wformat=2 -Wwrite-strings -Wno-format-nonliteral -Wno-format-truncation
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif

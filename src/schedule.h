@@ -32,4 +32,8 @@ int64_t schedule_next(const struct schedule *s, int64_t t);
  * in the previous 8 years. */
 int64_t schedule_prev(const struct schedule *s, int64_t t);
 
+/* Returns the gap in seconds between the first two fire times after t, for health checks
+ * that need to know how late a capture may be, or -1 when either lies beyond 8 years. */
+int64_t schedule_period_hint(const struct schedule *s, int64_t t);
+
 #endif

@@ -1,0 +1,559 @@
+/* One slot of one camera, as a state machine on the event loop: check the sink, export the
+ * still image (never twice for one slot), wait for it, download and verify it, store it.
+ *
+ * Billing rule: an export is charged when SORACOM produces its URL, and exporting the same
+ * moment twice is charged twice. So a slot already in the sink is never exported, and a
+ * POST whose fate is unknown (timeout after sending, 500/502/504) is never repeated before
+ * the device's export list has been searched for the export it may have created. */
+#include "capture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "jpeg.h"
+#include "log.h"
+#include "redact.h"
+#include "template.h"
+#include "util.h"
+
+#define KNOWN_EXPORTS 4096
+#define MAX_EXPORT_POSTS 3       /* POSTs per slot, only after proof none was accepted */
+#define MAX_LOOKUPS 2            /* export list searches per ambiguous POST */
+#define LOOKUP_WINDOW_MS 5000    /* requestedTime tolerance around our POST */
+#define FIRST_POLL_MS 500
+#define MAX_POLL_MS 4000
+#define MAX_DOWNLOADS 4
+#define DOWNLOAD_TIMEOUT_MS 60000L
+#define URL_SAFETY_MS 2000       /* stop using a URL this close to its expiry */
+
+void
+capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop *loop,
+                 struct soracom *sc, struct sink *sink)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->cfg = cfg;
+    ctx->loop = loop;
+    ctx->sc = sc;
+    ctx->sink = sink;
+    ctx->known_cap = KNOWN_EXPORTS;
+    ctx->known_exports = xcalloc(ctx->known_cap, sizeof(char *));
+}
+
+void
+capture_ctx_free(struct capture_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->known_cap; i++)
+        free(ctx->known_exports[i]);
+    free(ctx->known_exports);
+    ctx->known_exports = NULL;
+}
+
+static void
+remember_export(struct capture_ctx *ctx, const char *id)
+{
+    free(ctx->known_exports[ctx->known_next]);
+    ctx->known_exports[ctx->known_next] = xstrdup(id);
+    ctx->known_next = (ctx->known_next + 1) % ctx->known_cap;
+}
+
+static bool
+known_export(const struct capture_ctx *ctx, const char *id)
+{
+    for (size_t i = 0; i < ctx->known_cap; i++)
+        if (ctx->known_exports[i] && strcmp(ctx->known_exports[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* ---- ending ---- */
+
+static void
+finish(struct capture *cap, enum capture_outcome outcome)
+{
+    char slot[32];
+    cap->state = CS_DONE;
+    cap->outcome = outcome;
+    cap->elapsed_ms = time_mono_ms() - cap->started_mono;
+    time_format_iso(cap->slot_ms, slot, sizeof(slot));
+    switch (outcome) {
+    case CAPTURE_STORED: {
+        char where[1400];
+        cap->ctx->sink->ops->locate(cap->ctx->sink, cap->path, where, sizeof(where));
+        log_info("stored device=%s slot=%s export=%s bytes=%zu size=%dx%d path=%s ms=%lld",
+                 cap->device_id, slot, cap->export_id, cap->bytes, cap->width, cap->height, where,
+                 (long long)cap->elapsed_ms);
+        break;
+    }
+    case CAPTURE_ALREADY_STORED:
+        log_info("already stored device=%s slot=%s path=%s (no export requested) ms=%lld",
+                 cap->device_id, slot, cap->path, (long long)cap->elapsed_ms);
+        break;
+    case CAPTURE_FAILED:
+        log_error("capture failed device=%s slot=%s export=%s ms=%lld: %s", cap->device_id, slot,
+                  cap->export_id[0] ? cap->export_id : "-", (long long)cap->elapsed_ms,
+                  cap->reason);
+        break;
+    }
+    cap->done(cap, cap->arg);
+}
+
+static void fail(struct capture *cap, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+fail(struct capture *cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cap->reason, sizeof(cap->reason), fmt, ap);
+    va_end(ap);
+    finish(cap, CAPTURE_FAILED);
+}
+
+/* ---- store ---- */
+
+static void
+stored(void *arg, enum sink_status st, const char *detail)
+{
+    struct capture *cap = arg;
+    if (st == SINK_OK) {
+        finish(cap, CAPTURE_STORED);
+    } else if (st == SINK_EXISTS) {
+        log_warn("device=%s: %s appeared in the sink while this capture ran (another "
+                 "instance?); kept the stored object",
+                 cap->device_id, cap->path);
+        finish(cap, CAPTURE_ALREADY_STORED);
+    } else {
+        fail(cap, "storing failed: %s (the exported image is lost; a later catch-up can "
+                  "export it again)",
+             detail ? detail : "unknown error");
+    }
+}
+
+static void
+store(struct capture *cap)
+{
+    char ts[32];
+    cap->state = CS_STORE;
+    time_format_iso(cap->slot_ms, ts, sizeof(ts));
+    snprintf(cap->meta_buf[0], sizeof(cap->meta_buf[0]), "%s", ts);
+    snprintf(cap->meta_buf[1], sizeof(cap->meta_buf[1]), "%zu", cap->bytes);
+    snprintf(cap->meta_buf[2], sizeof(cap->meta_buf[2]), "%d", cap->width);
+    snprintf(cap->meta_buf[3], sizeof(cap->meta_buf[3]), "%d", cap->height);
+    size_t n = 0;
+    cap->meta[n++] = (struct sink_meta){"capture_time", cap->meta_buf[0]};
+    cap->meta[n++] = (struct sink_meta){"content_type", "image/jpeg"};
+    cap->meta[n++] = (struct sink_meta){"device_id", cap->device_id};
+    cap->meta[n++] = (struct sink_meta){"source", "soracom-soracam"};
+    cap->meta[n++] = (struct sink_meta){"file_size", cap->meta_buf[1]};
+    cap->meta[n++] = (struct sink_meta){"export_id", cap->export_id};
+    cap->meta[n++] = (struct sink_meta){"width", cap->meta_buf[2]};
+    cap->meta[n++] = (struct sink_meta){"height", cap->meta_buf[3]};
+    cap->meta[n++] = (struct sink_meta){"writer", "soracam-lake/" SORACAM_VERSION};
+    cap->obj.data = (const unsigned char *)cap->dl.resp.data;
+    cap->obj.len = cap->bytes;
+    md5_digest(cap->obj.data, cap->obj.len, cap->obj.md5);
+    cap->obj.content_type = "image/jpeg";
+    cap->obj.meta = cap->meta;
+    cap->obj.nmeta = n;
+    cap->ctx->sink->ops->put(cap->ctx->sink, cap->path, &cap->obj, stored, cap);
+}
+
+/* ---- download ---- */
+
+static void download(struct capture *cap);
+
+static void
+download_retry(void *arg)
+{
+    download(arg);
+}
+
+/* Retries a failed download after a short backoff while the URL is still valid. */
+static void
+download_again(struct capture *cap, const char *why)
+{
+    int64_t wait = 1000LL << (cap->downloads - 1);
+    int64_t left = cap->url_expiry_ms ? cap->url_expiry_ms - time_now_ms() - URL_SAFETY_MS
+                                      : DOWNLOAD_TIMEOUT_MS;
+    if (cap->downloads >= MAX_DOWNLOADS || left <= wait) {
+        fail(cap, "download of export %s failed: %s (%d attempts)", cap->export_id, why,
+             cap->downloads);
+        return;
+    }
+    log_warn("device=%s: download of export %s failed (%s); retrying in %lldms", cap->device_id,
+             cap->export_id, why, (long long)wait);
+    loop_timer_set(cap->ctx->loop, &cap->timer, wait, download_retry, cap);
+}
+
+static void
+downloaded(struct http_req *req, void *arg)
+{
+    struct capture *cap = arg;
+    char why[512];
+    if (req->result != HTTP_OK) {
+        download_again(cap, http_describe(req, why, sizeof(why)));
+        return;
+    }
+    if (req->status == 403 || req->status == 404 || req->status == 410) {
+        fail(cap, "image URL of export %s refused (HTTP %ld): it expired or was revoked",
+             cap->export_id, req->status);
+        return;
+    }
+    if (req->status != 200) {
+        snprintf(why, sizeof(why), "HTTP %ld", req->status);
+        download_again(cap, why);
+        return;
+    }
+    char err[256];
+    if (jpeg_verify((const unsigned char *)req->resp.data, req->resp.len, &cap->width,
+                    &cap->height, err, sizeof(err)) < 0) {
+        download_again(cap, err);
+        return;
+    }
+    cap->bytes = req->resp.len;
+    store(cap);
+}
+
+static void
+download(struct capture *cap)
+{
+    struct http_req *req = &cap->dl;
+    cap->state = CS_DOWNLOAD;
+    cap->downloads++;
+    http_req_clear(req);
+    /* Exactly as given: no SORACOM headers, no re-encoding of the presigned query. */
+    req->method = "GET";
+    req->url = xstrdup(cap->url);
+    req->exact_url = true;
+    req->max_response = (size_t)cap->ctx->cfg->max_image_bytes;
+    req->timeout_ms = DOWNLOAD_TIMEOUT_MS;
+    req->done = downloaded;
+    req->arg = cap;
+    if (http_start(cap->ctx->loop, req) < 0)
+        fail(cap, "download of export %s could not start: %s", cap->export_id, req->error);
+}
+
+/* ---- poll ---- */
+
+static void poll_export(struct capture *cap);
+
+static void
+poll_fire(void *arg)
+{
+    poll_export(arg);
+}
+
+/* Waits before the next poll, growing the interval, unless the deadline has passed. */
+static void
+poll_later(struct capture *cap)
+{
+    int64_t now = time_mono_ms();
+    if (now >= cap->poll_deadline_mono) {
+        fail(cap,
+             "export %s did not complete within %llds (last status: %s); it may still "
+             "complete later and be charged",
+             cap->export_id, (long long)(cap->ctx->cfg->export_timeout_ms / 1000),
+             cap->last_status[0] ? cap->last_status : "unknown");
+        return;
+    }
+    int64_t wait = cap->poll_interval_ms;
+    if (now + wait > cap->poll_deadline_mono)
+        wait = cap->poll_deadline_mono - now;
+    cap->poll_interval_ms = cap->poll_interval_ms * 3 / 2;
+    if (cap->poll_interval_ms > MAX_POLL_MS)
+        cap->poll_interval_ms = MAX_POLL_MS;
+    loop_timer_set(cap->ctx->loop, &cap->timer, wait, poll_fire, cap);
+}
+
+/* Acts on the export's status: download when completed, fail on terminal states, keep
+ * polling on the rest (including values the spec does not list). */
+static void
+on_export_status(struct capture *cap, const struct soracom_export *ex)
+{
+    snprintf(cap->last_status, sizeof(cap->last_status), "%s", ex->status_text);
+    switch (ex->status) {
+    case SORACOM_EXPORT_COMPLETED:
+        free(cap->url);
+        cap->url = xstrdup(ex->url);
+        cap->url_expiry_ms = ex->expiry_time;
+        download(cap);
+        return;
+    case SORACOM_EXPORT_FAILED:
+        fail(cap, "SORACOM could not export an image for this moment (status failed): the "
+                  "camera may have been offline or asleep, its recording licence may not "
+                  "cover the time, or the footage was not yet available");
+        return;
+    case SORACOM_EXPORT_LIMIT_EXCEEDED:
+        fail(cap, "the camera's monthly export allowance is used up (status limitExceeded): "
+                  "raise the limit in the SORACOM console or wait for next month");
+        return;
+    case SORACOM_EXPORT_EXPIRED:
+        fail(cap, "export %s expired before its image was downloaded", cap->export_id);
+        return;
+    default:
+        if (ex->status == SORACOM_EXPORT_OTHER)
+            log_warn("device=%s: export %s has status '%s', unknown to this version; still "
+                     "waiting",
+                     cap->device_id, cap->export_id, ex->status_text);
+        poll_later(cap);
+        return;
+    }
+}
+
+static void
+polled(struct soracom_call *call, void *arg)
+{
+    struct capture *cap = arg;
+    char err[256];
+    struct soracom_export ex;
+    if (call->outcome == SORACOM_OK && call->status == 200) {
+        if (soracom_export_parse(call->json, &ex, err, sizeof(err)) < 0) {
+            log_warn("device=%s: unusable export status (%s); polling again", cap->device_id, err);
+            poll_later(cap);
+            return;
+        }
+        on_export_status(cap, &ex);
+        return;
+    }
+    if (call->outcome == SORACOM_OK && (call->status == 404 || call->status == 403 ||
+                                        call->status == 401)) {
+        fail(cap, "SORACOM refused the export status of %s: %s", cap->export_id, call->error);
+        return;
+    }
+    /* Transient trouble (the call already retried): keep trying until the deadline. */
+    log_warn("device=%s: export status of %s unavailable (%s)", cap->device_id, cap->export_id,
+             call->error);
+    poll_later(cap);
+}
+
+static void
+poll_export(struct capture *cap)
+{
+    char path[256];
+    cap->state = CS_POLL;
+    snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports/%s", cap->device_id,
+             cap->export_id);
+    soracom_call_start(cap->ctx->sc, &cap->call, "get_export", "GET", path, NULL, polled, cap);
+}
+
+/* Begins waiting for export_id. */
+static void
+track_export(struct capture *cap, const char *export_id)
+{
+    snprintf(cap->export_id, sizeof(cap->export_id), "%s", export_id);
+    remember_export(cap->ctx, export_id);
+    cap->poll_deadline_mono = time_mono_ms() + cap->ctx->cfg->export_timeout_ms;
+    cap->poll_interval_ms = FIRST_POLL_MS;
+    log_debug("device=%s: export %s accepted", cap->device_id, export_id);
+    poll_later(cap);
+}
+
+/* ---- export ---- */
+
+static void export_post(struct capture *cap);
+static void lookup(struct capture *cap);
+
+static void
+lookup_fire(void *arg)
+{
+    lookup(arg);
+}
+
+static void
+looked_up(struct soracom_call *call, void *arg)
+{
+    struct capture *cap = arg;
+    if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
+        fail(cap,
+             "export request for this slot had an unknown outcome and the export list could "
+             "not be read (%s); not sending it again, to avoid a second charge",
+             call->error[0] ? call->error : "not a list");
+        return;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(call->json, i, item)
+    {
+        struct soracom_export ex;
+        char err[128];
+        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 ||
+            known_export(cap->ctx, ex.export_id))
+            continue;
+        bool in_window = ex.requested_time >= cap->post_sent_ms - LOOKUP_WINDOW_MS &&
+                         ex.requested_time <= cap->post_answer_ms + LOOKUP_WINDOW_MS;
+        if (in_window || ex.requested_time == cap->slot_ms) {
+            log_warn("device=%s: found export %s accepted despite the failed answer; using it "
+                     "(no second export)",
+                     cap->device_id, ex.export_id);
+            snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex.export_id);
+            remember_export(cap->ctx, ex.export_id);
+            cap->poll_deadline_mono = time_mono_ms() + cap->ctx->cfg->export_timeout_ms;
+            cap->poll_interval_ms = FIRST_POLL_MS;
+            on_export_status(cap, &ex);
+            return;
+        }
+    }
+    if (cap->lookups < MAX_LOOKUPS) {
+        loop_timer_set(cap->ctx->loop, &cap->timer, 2000, lookup_fire, cap);
+        return;
+    }
+    if (cap->export_posts >= MAX_EXPORT_POSTS) {
+        fail(cap, "export requests were not accepted after %d attempts", cap->export_posts);
+        return;
+    }
+    log_warn("device=%s: the export request was not accepted (none in the export list); "
+             "sending it again",
+             cap->device_id);
+    export_post(cap);
+}
+
+static void
+lookup(struct capture *cap)
+{
+    char path[256];
+    cap->state = CS_LOOKUP;
+    cap->lookups++;
+    snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=20&sort=desc",
+             cap->device_id);
+    soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up,
+                       cap);
+}
+
+static void
+exported(struct soracom_call *call, void *arg)
+{
+    struct capture *cap = arg;
+    char err[256];
+    struct soracom_export ex;
+    cap->post_sent_ms = call->first_sent_ms;
+    cap->post_answer_ms = call->last_answer_ms;
+    if (call->outcome == SORACOM_AMBIGUOUS ||
+        (call->outcome == SORACOM_OK && call->status == 200 &&
+         soracom_export_parse(call->json, &ex, err, sizeof(err)) < 0)) {
+        log_warn("device=%s: export request outcome unknown (%s); searching the export list "
+                 "before any new request",
+                 cap->device_id, call->outcome == SORACOM_AMBIGUOUS ? call->error : err);
+        cap->lookups = 0;
+        lookup(cap);
+        return;
+    }
+    if (call->outcome == SORACOM_FAILED) {
+        fail(cap, "%s", call->error);
+        return;
+    }
+    switch (call->status) {
+    case 200:
+        track_export(cap, ex.export_id);
+        return;
+    case 400:
+        fail(cap, "SORACOM rejected the time (%s): it may be outside the camera's recording "
+                  "retention",
+             call->error);
+        return;
+    case 403:
+        fail(cap, "permission denied (%s): the SAM user needs "
+                  "SoraCam:exportSoraCamDeviceRecordedImage, "
+                  "SoraCam:getSoraCamDeviceExportedImage and OAuth2:authorize",
+             call->error);
+        return;
+    case 404:
+        fail(cap, "camera %s is not known to this SORACOM operator (%s): check the device id",
+             cap->device_id, call->error);
+        return;
+    default:
+        fail(cap, "export request failed: %s", call->error);
+        return;
+    }
+}
+
+static void
+export_post(struct capture *cap)
+{
+    char path[160], body[64];
+    cap->state = CS_EXPORT;
+    cap->export_posts++;
+    snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports", cap->device_id);
+    snprintf(body, sizeof(body), "{\"time\":%lld}", (long long)cap->slot_ms);
+    soracom_call_start(cap->ctx->sc, &cap->call, "export", "POST", path, body, exported, cap);
+}
+
+/* ---- check ---- */
+
+static void
+checked(void *arg, enum sink_status st, const char *detail)
+{
+    struct capture *cap = arg;
+    if (st == SINK_EXISTS) {
+        finish(cap, CAPTURE_ALREADY_STORED);
+    } else if (st == SINK_ABSENT) {
+        export_post(cap);
+    } else {
+        fail(cap, "cannot tell whether the slot is stored, so nothing was exported: %s",
+             detail ? detail : "unknown error");
+    }
+}
+
+static void
+begin(void *arg)
+{
+    struct capture *cap = arg;
+    cap->state = CS_CHECK;
+    cap->ctx->sink->ops->exists(cap->ctx->sink, cap->path, checked, cap);
+}
+
+/* Reports a capture that failed before it began, from the loop like every other ending. */
+static void
+report_early(void *arg)
+{
+    struct capture *cap = arg;
+    cap->done(cap, cap->arg);
+}
+
+void
+capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id,
+              int64_t slot_ms, void (*done)(struct capture *, void *), void *arg)
+{
+    capture_clear(cap);
+    memset(cap, 0, sizeof(*cap));
+    cap->ctx = ctx;
+    snprintf(cap->device_id, sizeof(cap->device_id), "%s", device_id);
+    cap->slot_ms = slot_ms;
+    cap->done = done;
+    cap->arg = arg;
+    cap->started_mono = time_mono_ms();
+    if (template_render(&ctx->cfg->tmpl, &ctx->cfg->zone, slot_ms, device_id, cap->path,
+                        sizeof(cap->path)) < 0) {
+        snprintf(cap->reason, sizeof(cap->reason), "path template did not render");
+        cap->outcome = CAPTURE_FAILED;
+        cap->state = CS_DONE;
+        loop_timer_set(ctx->loop, &cap->timer, 0, report_early, cap);
+        return;
+    }
+    /* Start from the loop, so a sink that answers at once cannot recurse through done. */
+    loop_timer_set(ctx->loop, &cap->timer, 0, begin, cap);
+}
+
+void
+capture_cancel(struct capture *cap)
+{
+    if (!cap->ctx)
+        return;
+    loop_timer_cancel(cap->ctx->loop, &cap->timer);
+    soracom_call_cancel(&cap->call);
+    http_cancel(&cap->dl);
+}
+
+void
+capture_clear(struct capture *cap)
+{
+    if (!cap->ctx)
+        return;
+    capture_cancel(cap);
+    soracom_call_clear(&cap->call);
+    http_req_clear(&cap->dl);
+    free(cap->url);
+    cap->url = NULL;
+    memset(&cap->call, 0, sizeof(cap->call));
+}

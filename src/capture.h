@@ -1,0 +1,94 @@
+/* One slot of one camera, as a state machine on the event loop: check the sink, export the
+ * still image (never twice for one slot), wait for it, download and verify it, store it. */
+#ifndef SORACAM_CAPTURE_H
+#define SORACAM_CAPTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "sink.h"
+#include "soracom.h"
+
+struct config;
+
+/* What every capture of a process shares. */
+struct capture_ctx {
+    const struct config *cfg; /* settings */
+    struct loop *loop;        /* event loop */
+    struct soracom *sc;       /* SORACOM session */
+    struct sink *sink;        /* where images go */
+    char **known_exports;     /* export ids this process has seen (ring) */
+    size_t known_cap;         /* ring size */
+    size_t known_next;        /* next ring slot to overwrite */
+};
+
+enum capture_outcome {
+    CAPTURE_STORED,         /* exported, verified and stored now */
+    CAPTURE_ALREADY_STORED, /* the sink had it: nothing exported */
+    CAPTURE_FAILED,         /* not stored; reason says why */
+};
+
+enum capture_state {
+    CS_IDLE,
+    CS_CHECK,    /* asking the sink whether the slot is stored */
+    CS_EXPORT,   /* POST export */
+    CS_LOOKUP,   /* after an ambiguous POST: looking for the accepted export */
+    CS_POLL,     /* waiting for the export to complete */
+    CS_DOWNLOAD, /* fetching the presigned URL */
+    CS_STORE,    /* writing to the sink */
+    CS_DONE,
+};
+
+struct capture {
+    /* Set by capture_start. */
+    struct capture_ctx *ctx;
+    char device_id[65];
+    int64_t slot_ms;                                /* the moment to capture (UTC ms) */
+    void (*done)(struct capture *cap, void *arg);   /* called once at the end */
+    void *arg;
+
+    /* Results. */
+    enum capture_outcome outcome;
+    char reason[768];      /* why it failed, for logs and reports */
+    char path[1100];       /* object path in the sink */
+    char export_id[128];   /* SORACOM export id, or "" */
+    size_t bytes;          /* image size */
+    int width, height;     /* image dimensions */
+    int64_t elapsed_ms;    /* from start to done */
+    int export_posts;      /* export requests sent (billing-relevant) */
+
+    /* Private. */
+    enum capture_state state;
+    int64_t started_mono;
+    int64_t poll_deadline_mono;
+    int64_t poll_interval_ms;
+    char last_status[32];
+    int lookups;
+    int downloads;
+    int64_t post_sent_ms, post_answer_ms;
+    char *url;
+    int64_t url_expiry_ms;
+    struct soracom_call call;
+    struct http_req dl;
+    struct timer timer;
+    struct sink_object obj;
+    struct sink_meta meta[10];
+    char meta_buf[6][64];
+};
+
+/* Initialises ctx for a run. */
+void capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop *loop,
+                      struct soracom *sc, struct sink *sink);
+/* Frees what ctx holds (not the loop, client or sink). */
+void capture_ctx_free(struct capture_ctx *ctx);
+
+/* Starts capturing device's image at slot_ms; done runs from the loop when it ends. */
+void capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id,
+                   int64_t slot_ms, void (*done)(struct capture *, void *), void *arg);
+/* Abandons a capture in flight; done is not called. */
+void capture_cancel(struct capture *cap);
+/* Frees what a finished capture holds. */
+void capture_clear(struct capture *cap);
+
+#endif

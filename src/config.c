@@ -1,0 +1,474 @@
+/* Configuration: one declarative table of settings, read from the environment (the
+ * reference deployment's variable names work unchanged) and overridden by flags. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redact.h"
+#include "util.h"
+
+#define DEFAULT_ENDPOINT "https://api.soracom.io"
+#define DEFAULT_SCHEDULE "0 */5 * * * *"
+#define DEFAULT_SINK_DIR "./captures"
+
+enum {
+    O_AUTH_KEY_ID,
+    O_AUTH_KEY,
+    O_DEVICE_ID,
+    O_DEVICE_IDS,
+    O_ENDPOINT,
+    O_CONN,
+    O_CONTAINER,
+    O_USE_API,
+    O_SINK,
+    O_TEMPLATE,
+    O_TZ,
+    O_SCHEDULE,
+    O_DELAY,
+    O_EXPORT_TIMEOUT,
+    O_MAX_IMAGE,
+    O_TOKEN_TIMEOUT,
+    O_IN_FLIGHT,
+    O_CA,
+    O_LOG_LEVEL,
+    O_LOG_FORMAT,
+    O_COUNT
+};
+
+const struct config_opt config_opts[] = {
+    [O_AUTH_KEY_ID] = {"SORACOM_AUTH_KEY_ID", "auth-key-id", "keyId-...", NULL,
+                       "SORACOM AuthKey ID of the SAM user (required)"},
+    [O_AUTH_KEY] = {"SORACOM_AUTH_KEY", NULL, "secret-...", NULL,
+                    "SORACOM AuthKey secret (required; environment only)"},
+    [O_DEVICE_ID] = {"SORACOM_DEVICE_ID", NULL, "ID", NULL, "one camera's device id"},
+    [O_DEVICE_IDS] = {"SORACOM_DEVICE_IDS", "device", "ID[,ID...]", NULL,
+                      "cameras' device ids; the flag may be repeated"},
+    [O_ENDPOINT] = {"SORACOM_API_ENDPOINT", "endpoint", "URL", DEFAULT_ENDPOINT,
+                    "SORACOM API (https://g.api.soracom.io for the global coverage)"},
+    [O_CONN] = {"AZURE_STORAGE_CONNECTION_STRING", NULL, "STRING", NULL,
+                "Azure Storage connection string (environment only)"},
+    [O_CONTAINER] = {"AZURE_STORAGE_CONTAINER_NAME", "container", "NAME", NULL,
+                     "container (ADLS Gen2 file system) to write to"},
+    [O_USE_API] = {"USE_SORACOM_API", NULL, "ANY", NULL,
+                   "accepted and ignored (the reference deployment's switch)"},
+    [O_SINK] = {"SORACAM_SINK", "sink", "azure|dir:PATH", NULL,
+                "where images go; default azure when a connection string is set, else "
+                "dir:" DEFAULT_SINK_DIR},
+    [O_TEMPLATE] = {"SORACAM_PATH_TEMPLATE", "template", "TEMPLATE", TEMPLATE_DEFAULT,
+                    "object path for each image"},
+    [O_TZ] = {"SORACAM_TIMEZONE", "timezone", "ZONE", "UTC",
+              "time zone of the dates in object paths (UTC, +09:00, Asia/Tokyo)"},
+    [O_SCHEDULE] = {"SORACAM_SCHEDULE", "schedule", "CRON", DEFAULT_SCHEDULE,
+                    "capture slots: six-field NCRONTAB (seconds first) or five-field cron, UTC"},
+    [O_DELAY] = {"SORACAM_CAPTURE_DELAY", "capture-delay", "DURATION", "10s",
+                 "wait this long after a slot before requesting its image"},
+    [O_EXPORT_TIMEOUT] = {"SORACAM_EXPORT_TIMEOUT", "export-timeout", "DURATION", "60s",
+                          "give up on an export not completed within this"},
+    [O_MAX_IMAGE] = {"SORACAM_MAX_IMAGE_BYTES", "max-image-bytes", "SIZE", "16M",
+                     "refuse images larger than this"},
+    [O_TOKEN_TIMEOUT] = {"SORACAM_TOKEN_TIMEOUT", NULL, "SECONDS", "86400",
+                         "SORACOM API token lifetime to request (180-172800)"},
+    [O_IN_FLIGHT] = {"SORACAM_MAX_IN_FLIGHT", "max-in-flight", "N", "16",
+                     "cameras captured at the same time"},
+    [O_CA] = {"SORACAM_CA_FILE", "cacert", "FILE", NULL,
+              "PEM CA bundle to trust instead of the system's (private CAs, proxies)"},
+    [O_LOG_LEVEL] = {"SORACAM_LOG_LEVEL", "log-level", "LEVEL", "info",
+                     "debug, info, warn or error"},
+    [O_LOG_FORMAT] = {"SORACAM_LOG_FORMAT", "log-format", "text|json", "text",
+                      "log line format (json for Application Insights / Log Analytics)"},
+};
+const size_t config_nopts = O_COUNT;
+
+int
+config_flag_index(const char *name)
+{
+    for (size_t i = 0; i < O_COUNT; i++)
+        if (config_opts[i].flag && strcmp(config_opts[i].flag, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Collects problems: each is one line naming the setting. */
+struct problems {
+    FILE *out;
+    int count;
+    bool from_flag[O_COUNT];
+};
+
+static void problem(struct problems *p, int opt, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+problem(struct problems *p, int opt, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[1024];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char *clean = redact_scrub(msg);
+    if (opt < 0)
+        fprintf(p->out, "soracam-lake: configuration: %s\n", clean);
+    else if (p->from_flag[opt])
+        fprintf(p->out, "soracam-lake: --%s: %s\n", config_opts[opt].flag, clean);
+    else
+        fprintf(p->out, "soracam-lake: %s: %s\n", config_opts[opt].env, clean);
+    free(clean);
+    p->count++;
+}
+
+static bool
+device_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+            return false;
+    return true;
+}
+
+static void
+add_devices(struct config *cfg, struct problems *p, int opt, const char *list)
+{
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        if (!device_id_ok(tok)) {
+            problem(p, opt,
+                    "'%s' is not a device id (letters, digits, '-', '_', '.'; up to 64; "
+                    "e.g. 7CDDDEADBEEF as shown in the SORACOM console)",
+                    tok);
+            continue;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < cfg->ndevices; i++)
+            dup |= strcmp(cfg->devices[i], tok) == 0;
+        if (dup)
+            continue;
+        cfg->devices = xrealloc(cfg->devices, (cfg->ndevices + 1) * sizeof(char *));
+        cfg->devices[cfg->ndevices++] = xstrdup(tok);
+    }
+    free(copy);
+}
+
+/* True for http URLs whose host is a loopback address. */
+static bool
+is_loopback_http(const char *url)
+{
+    const char *h = url + strlen("http://");
+    return str_starts_with(url, "http://") &&
+           (str_starts_with(h, "127.") || str_starts_with(h, "localhost") ||
+            str_starts_with(h, "[::1]"));
+}
+
+/* Azure's container naming rules: 3-63 of a-z 0-9 '-', starting with a letter or digit, no
+ * "--", not ending in '-'. */
+static bool
+container_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || n > 63 || s[0] == '-' || s[n - 1] == '-' || strstr(s, "--"))
+        return false;
+    for (; *s; s++)
+        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
+            return false;
+    return true;
+}
+
+static void
+load_duration(struct problems *p, int opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    int64_t ms;
+    if (parse_duration_ms(v, &ms) < 0 || ms < lo || ms > hi) {
+        problem(p, opt, "'%s' is not a duration between %llds and %llds (e.g. 10, 10s, 1500ms, 2m)",
+                v, (long long)(lo / 1000), (long long)(hi / 1000));
+        return;
+    }
+    *out = ms;
+}
+
+static void
+load_int(struct problems *p, int opt, const char *v, long long lo, long long hi, int64_t *out)
+{
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!isdigit((unsigned char)*v) || *end || x < lo || x > hi) {
+        problem(p, opt, "'%s' is not a whole number from %lld to %lld", v, lo, hi);
+        return;
+    }
+    *out = x;
+}
+
+/* Checks that the template gives every slot of the schedule its own name: renders a run of
+ * consecutive slots and slots a day, a month and a year apart, and compares. */
+static void
+check_template_slots(struct config *cfg, struct problems *p)
+{
+    int64_t slots[32];
+    size_t n = 0;
+    int64_t t = 1767225600; /* 2026-01-01T00:00:00Z */
+    static const int64_t jumps[] = {86400, 31 * 86400, 366 * 86400, 2 * 366 * 86400};
+    for (int64_t s = schedule_next(&cfg->schedule, t - 1); s >= 0 && n < 24;
+         s = schedule_next(&cfg->schedule, s))
+        slots[n++] = s * 1000;
+    for (size_t j = 0; j < ARRAY_LEN(jumps) && n > 0; j++) {
+        int64_t s = schedule_next(&cfg->schedule, t + jumps[j]);
+        if (s >= 0)
+            slots[n++] = s * 1000;
+    }
+    char a[1100], b[1100];
+    for (size_t i = 0; i < n; i++) {
+        template_render(&cfg->tmpl, &cfg->zone, slots[i], "DEVICE", a, sizeof(a));
+        for (size_t k = i + 1; k < n; k++) {
+            template_render(&cfg->tmpl, &cfg->zone, slots[k], "DEVICE", b, sizeof(b));
+            if (strcmp(a, b) == 0) {
+                char ta[32], tb[32];
+                time_format_iso(slots[i], ta, sizeof(ta));
+                time_format_iso(slots[k], tb, sizeof(tb));
+                problem(p, O_TEMPLATE,
+                        "slots %s and %s would both be stored as '%s' under schedule '%s': "
+                        "include every date and time part that changes between slots, such "
+                        "as {yyyy}{MM}{dd}{HH}{mm}{ss}",
+                        ta, tb, a, cfg->schedule_text);
+                return;
+            }
+        }
+    }
+}
+
+int
+config_load(struct config *cfg, const char *const *overrides, FILE *errs)
+{
+    const char *v[O_COUNT];
+    struct problems p = {.out = errs};
+    char err[512];
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < O_COUNT; i++) {
+        const char *env = getenv(config_opts[i].env);
+        v[i] = env && *env ? env : NULL;
+        if (overrides && overrides[i]) {
+            v[i] = overrides[i];
+            p.from_flag[i] = true;
+        }
+    }
+    /* Secrets first, so no later message can carry them. */
+    redact_add(v[O_AUTH_KEY]);
+    redact_add(v[O_CONN]);
+    if (v[O_CONN]) {
+        /* The key and SAS inside it are secrets by themselves, too. */
+        char *copy = xstrdup(v[O_CONN]), *save = NULL;
+        for (char *seg = strtok_r(copy, ";", &save); seg; seg = strtok_r(NULL, ";", &save)) {
+            char *eq = strchr(seg, '=');
+            if (eq && (strncasecmp(str_trim(seg), "AccountKey", 10) == 0 ||
+                       strncasecmp(seg, "SharedAccessSignature", 21) == 0))
+                redact_add(str_trim(eq + 1));
+        }
+        free(copy);
+    }
+
+    if (v[O_LOG_LEVEL] && log_level_parse(v[O_LOG_LEVEL], &cfg->log_level) < 0)
+        problem(&p, O_LOG_LEVEL, "'%s' is not a level: use debug, info, warn or error",
+                v[O_LOG_LEVEL]);
+    else if (!v[O_LOG_LEVEL])
+        cfg->log_level = LOG_INFO;
+    if (v[O_LOG_FORMAT] && strcmp(v[O_LOG_FORMAT], "json") != 0 &&
+        strcmp(v[O_LOG_FORMAT], "text") != 0)
+        problem(&p, O_LOG_FORMAT, "'%s' is not a format: use text or json", v[O_LOG_FORMAT]);
+    cfg->log_json = v[O_LOG_FORMAT] && strcmp(v[O_LOG_FORMAT], "json") == 0;
+
+    if (!v[O_AUTH_KEY_ID])
+        problem(&p, O_AUTH_KEY_ID,
+                "is not set: create an AuthKey for a SAM user in the SORACOM User Console "
+                "(Security > Users > the user > Authentication keys) and set "
+                "SORACOM_AUTH_KEY_ID=keyId-... and SORACOM_AUTH_KEY=secret-...");
+    else
+        cfg->auth_key_id = xstrdup(v[O_AUTH_KEY_ID]);
+    if (!v[O_AUTH_KEY])
+        problem(&p, O_AUTH_KEY,
+                "is not set: set it to the AuthKey secret (secret-...) shown once when the "
+                "key was created with SORACOM_AUTH_KEY_ID");
+    else
+        cfg->auth_key = xstrdup(v[O_AUTH_KEY]);
+
+    if (v[O_DEVICE_IDS])
+        add_devices(cfg, &p, O_DEVICE_IDS, v[O_DEVICE_IDS]);
+    if (v[O_DEVICE_ID])
+        add_devices(cfg, &p, O_DEVICE_ID, v[O_DEVICE_ID]);
+    if (!v[O_DEVICE_IDS] && !v[O_DEVICE_ID])
+        problem(&p, O_DEVICE_ID,
+                "no camera configured: set SORACOM_DEVICE_ID=<device id> for one camera or "
+                "SORACOM_DEVICE_IDS=<id>,<id>,... (or --device) for several");
+
+    const char *ep = v[O_ENDPOINT] ? v[O_ENDPOINT] : DEFAULT_ENDPOINT;
+    cfg->api_endpoint = xstrdup(ep);
+    size_t eplen = strlen(cfg->api_endpoint);
+    while (eplen && cfg->api_endpoint[eplen - 1] == '/')
+        cfg->api_endpoint[--eplen] = '\0';
+    if (eplen >= 3 && strcmp(cfg->api_endpoint + eplen - 3, "/v1") == 0)
+        cfg->api_endpoint[eplen - 3] = '\0';
+    if (!str_starts_with(cfg->api_endpoint, "https://") && !is_loopback_http(cfg->api_endpoint))
+        problem(&p, O_ENDPOINT,
+                "'%s' must be an https:// URL such as %s (plain http only to a local test "
+                "server on 127.0.0.1)",
+                ep, DEFAULT_ENDPOINT);
+
+    /* The sink: azure when a connection string is present, unless told otherwise. */
+    const char *sink = v[O_SINK];
+    if (!sink)
+        sink = v[O_CONN] ? "azure" : "dir:" DEFAULT_SINK_DIR;
+    if (strcmp(sink, "azure") == 0) {
+        cfg->sink = SINK_AZURE;
+        if (!v[O_CONN]) {
+            problem(&p, O_CONN,
+                    "is not set but the sink is azure: copy the connection string from the "
+                    "Azure portal (Storage account > Security + networking > Access keys), or "
+                    "use SORACAM_SINK=dir:PATH to write to a local directory");
+        } else if (azure_conn_parse(v[O_CONN], &cfg->azure, err, sizeof(err)) < 0) {
+            problem(&p, O_CONN, "%s", err);
+        } else {
+            cfg->conn_string = xstrdup(v[O_CONN]);
+        }
+        if (!v[O_CONTAINER])
+            problem(&p, O_CONTAINER,
+                    "is not set: name the container (ADLS Gen2 file system) to write to, "
+                    "e.g. soracam-images");
+    } else if (str_starts_with(sink, "dir:") && sink[4]) {
+        cfg->sink = SINK_DIR;
+        cfg->sink_dir = xstrdup(sink + 4);
+    } else {
+        problem(&p, O_SINK, "'%s' is not a sink: use azure or dir:PATH (e.g. dir:./captures)",
+                sink);
+    }
+    if (v[O_CONTAINER]) {
+        cfg->container = xstrdup(v[O_CONTAINER]);
+        if (!container_ok(v[O_CONTAINER]))
+            problem(&p, O_CONTAINER,
+                    "'%s' is not a valid container name: 3-63 lowercase letters, digits and "
+                    "single hyphens, starting and ending with a letter or digit",
+                    v[O_CONTAINER]);
+    }
+
+    const char *tz = v[O_TZ] ? v[O_TZ] : "UTC";
+    if (template_zone_parse(tz, &cfg->zone, err, sizeof(err)) < 0)
+        problem(&p, O_TZ, "%s", err);
+    const char *tmpl = v[O_TEMPLATE] ? v[O_TEMPLATE] : TEMPLATE_DEFAULT;
+    bool tmpl_ok = template_compile(tmpl, &cfg->tmpl, err, sizeof(err)) == 0;
+    if (!tmpl_ok)
+        problem(&p, O_TEMPLATE, "'%s' %s", tmpl, err);
+    else if (!cfg->tmpl.has_device && cfg->ndevices > 1)
+        problem(&p, O_TEMPLATE,
+                "'%s' has no {device_id} but %zu cameras are configured, so their images "
+                "would overwrite each other's names: add {device_id}, e.g. %s",
+                tmpl, cfg->ndevices, TEMPLATE_DEFAULT);
+
+    cfg->schedule_text = xstrdup(v[O_SCHEDULE] ? v[O_SCHEDULE] : DEFAULT_SCHEDULE);
+    bool sched_ok = schedule_parse(cfg->schedule_text, &cfg->schedule, err, sizeof(err)) == 0;
+    if (!sched_ok)
+        problem(&p, O_SCHEDULE, "'%s': %s", cfg->schedule_text, err);
+    if (tmpl_ok && sched_ok && p.count == 0)
+        check_template_slots(cfg, &p);
+
+    cfg->capture_delay_ms = 10000;
+    if (v[O_DELAY])
+        load_duration(&p, O_DELAY, v[O_DELAY], 0, 600000, &cfg->capture_delay_ms);
+    cfg->export_timeout_ms = 60000;
+    if (v[O_EXPORT_TIMEOUT])
+        load_duration(&p, O_EXPORT_TIMEOUT, v[O_EXPORT_TIMEOUT], 5000, 600000,
+                      &cfg->export_timeout_ms);
+    cfg->max_image_bytes = 16 * 1024 * 1024;
+    if (v[O_MAX_IMAGE] && (parse_size(v[O_MAX_IMAGE], &cfg->max_image_bytes) < 0 ||
+                           cfg->max_image_bytes < 1024 ||
+                           cfg->max_image_bytes > 1024LL * 1024 * 1024))
+        problem(&p, O_MAX_IMAGE, "'%s' is not a size from 1k to 1G (e.g. 16M)", v[O_MAX_IMAGE]);
+    cfg->token_timeout_s = 86400;
+    if (v[O_TOKEN_TIMEOUT])
+        load_int(&p, O_TOKEN_TIMEOUT, v[O_TOKEN_TIMEOUT], 180, 172800, &cfg->token_timeout_s);
+    int64_t inflight = 16;
+    if (v[O_IN_FLIGHT])
+        load_int(&p, O_IN_FLIGHT, v[O_IN_FLIGHT], 1, 10000, &inflight);
+    cfg->max_in_flight = (long)inflight;
+    if (v[O_CA]) {
+        if (access(v[O_CA], R_OK) != 0)
+            problem(&p, O_CA, "'%s' cannot be read: give the path of a PEM file of CA "
+                              "certificates", v[O_CA]);
+        cfg->ca_file = xstrdup(v[O_CA]);
+    }
+    return p.count;
+}
+
+/* Shows the start of an identifier and its length, never a secret's content. */
+static void
+print_masked(FILE *out, const char *name, const char *v, size_t shown)
+{
+    if (!v)
+        fprintf(out, "  %-34s (not set)\n", name);
+    else if (shown == 0)
+        fprintf(out, "  %-34s (set, %zu characters)\n", name, strlen(v));
+    else
+        fprintf(out, "  %-34s %.*s... (%zu characters)\n", name, (int)shown, v, strlen(v));
+}
+
+void
+config_print(const struct config *cfg, FILE *out)
+{
+    fprintf(out, "soracam-lake configuration:\n");
+    print_masked(out, "SORACOM_AUTH_KEY_ID", cfg->auth_key_id, 10);
+    print_masked(out, "SORACOM_AUTH_KEY", cfg->auth_key, 0);
+    fprintf(out, "  %-34s ", "cameras");
+    for (size_t i = 0; i < cfg->ndevices; i++)
+        fprintf(out, "%s%s", i ? "," : "", cfg->devices[i]);
+    fprintf(out, " (%zu)\n", cfg->ndevices);
+    fprintf(out, "  %-34s %s\n", "SORACOM_API_ENDPOINT", cfg->api_endpoint);
+    if (cfg->sink == SINK_AZURE) {
+        fprintf(out, "  %-34s azure\n", "SORACAM_SINK");
+        fprintf(out, "  %-34s account %s, %s, endpoint %s\n", "AZURE_STORAGE_CONNECTION_STRING",
+                cfg->azure.account ? cfg->azure.account : "(from endpoint)",
+                cfg->azure.kind == AZURE_CRED_SAS ? "SAS (set)" : "account key (set)",
+                cfg->azure.blob_endpoint ? cfg->azure.blob_endpoint : "-");
+        fprintf(out, "  %-34s %s\n", "AZURE_STORAGE_CONTAINER_NAME",
+                cfg->container ? cfg->container : "(not set)");
+    } else {
+        fprintf(out, "  %-34s dir:%s\n", "SORACAM_SINK", cfg->sink_dir);
+    }
+    fprintf(out, "  %-34s %s\n", "SORACAM_PATH_TEMPLATE", cfg->tmpl.text);
+    fprintf(out, "  %-34s %s\n", "SORACAM_TIMEZONE", cfg->zone.name);
+    fprintf(out, "  %-34s %s\n", "SORACAM_SCHEDULE", cfg->schedule_text);
+    fprintf(out, "  %-34s %lldms\n", "SORACAM_CAPTURE_DELAY", (long long)cfg->capture_delay_ms);
+    fprintf(out, "  %-34s %lldms\n", "SORACAM_EXPORT_TIMEOUT", (long long)cfg->export_timeout_ms);
+    fprintf(out, "  %-34s %lld\n", "SORACAM_MAX_IMAGE_BYTES", (long long)cfg->max_image_bytes);
+    fprintf(out, "  %-34s %lld\n", "SORACAM_TOKEN_TIMEOUT", (long long)cfg->token_timeout_s);
+    fprintf(out, "  %-34s %ld\n", "SORACAM_MAX_IN_FLIGHT", cfg->max_in_flight);
+    fprintf(out, "  %-34s %s\n", "SORACAM_CA_FILE", cfg->ca_file ? cfg->ca_file : "(system)");
+}
+
+void
+config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->auth_key_id);
+    if (cfg->auth_key) {
+        memset(cfg->auth_key, 0, strlen(cfg->auth_key));
+        free(cfg->auth_key);
+    }
+    for (size_t i = 0; i < cfg->ndevices; i++)
+        free(cfg->devices[i]);
+    free(cfg->devices);
+    free(cfg->api_endpoint);
+    free(cfg->sink_dir);
+    if (cfg->conn_string) {
+        memset(cfg->conn_string, 0, strlen(cfg->conn_string));
+        free(cfg->conn_string);
+    }
+    azure_conn_free(&cfg->azure);
+    free(cfg->container);
+    template_free(&cfg->tmpl);
+    free(cfg->schedule_text);
+    free(cfg->ca_file);
+    memset(cfg, 0, sizeof(*cfg));
+}

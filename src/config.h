@@ -1,0 +1,70 @@
+/* Configuration: one declarative table of settings, read from the environment (the
+ * reference deployment's variable names work unchanged) and overridden by flags. */
+#ifndef SORACAM_CONFIG_H
+#define SORACAM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "azure_auth.h"
+#include "log.h"
+#include "schedule.h"
+#include "template.h"
+
+enum sink_kind { SINK_AZURE, SINK_DIR };
+
+struct config {
+    char *auth_key_id;          /* SORACOM AuthKey ID */
+    char *auth_key;             /* SORACOM AuthKey (secret) */
+    char **devices;             /* camera device ids, deduplicated, in configured order */
+    size_t ndevices;            /* entries in devices */
+    char *api_endpoint;         /* SORACOM API base without "/v1" and without trailing '/' */
+    enum sink_kind sink;        /* where images go */
+    char *sink_dir;             /* directory for SINK_DIR */
+    char *conn_string;          /* Azure connection string (secret) */
+    struct azure_conn azure;    /* the parsed connection string, for SINK_AZURE */
+    char *container;            /* Azure container (file system) name */
+    struct path_template tmpl;  /* object path template */
+    struct template_zone zone;  /* time zone object names are written in */
+    struct schedule schedule;   /* capture slots */
+    char *schedule_text;        /* the schedule as configured */
+    int64_t capture_delay_ms;   /* wait after a slot before requesting its export */
+    int64_t export_timeout_ms;  /* give up on an export that has not completed after this */
+    int64_t max_image_bytes;    /* refuse downloads larger than this */
+    int64_t token_timeout_s;    /* SORACOM API token lifetime requested at /auth */
+    long max_in_flight;         /* cameras captured at the same time */
+    char *ca_file;              /* CA bundle to trust instead of the system's, or NULL */
+    enum log_level log_level;   /* minimum level logged */
+    bool log_json;              /* JSON lines instead of text */
+};
+
+/* One setting: its environment variable, its flag, and how to describe it. */
+struct config_opt {
+    const char *env;     /* environment variable */
+    const char *flag;    /* long option without "--", or NULL when it has none (secrets) */
+    const char *metavar; /* what the value looks like, for --help */
+    const char *def;     /* default shown in --help, or NULL when required / derived */
+    const char *help;    /* one line */
+};
+
+extern const struct config_opt config_opts[];
+extern const size_t config_nopts;
+
+/* Index of the setting whose flag is name, or -1. */
+int config_flag_index(const char *name);
+
+/* Builds cfg from the environment and flag overrides (overrides[i] for config_opts[i], or
+ * NULL). Secrets are registered for redaction. Returns 0, or the number of problems found;
+ * each problem is written to errs as one line naming the variable and a valid value.
+ * No network request is made. */
+int config_load(struct config *cfg, const char *const *overrides, FILE *errs);
+
+/* Writes the effective configuration with secrets masked. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Frees everything config_load allocated; NULL-safe. */
+void config_free(struct config *cfg);
+
+#endif

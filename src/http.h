@@ -1,0 +1,96 @@
+/* The event loop (libcurl multi + timers) and asynchronous HTTP requests. This is the only
+ * file that sets libcurl options. TLS verification is always on. */
+#ifndef SORACAM_HTTP_H
+#define SORACAM_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "util.h"
+
+struct loop;
+
+/* A one-shot timer; embed it in the object it belongs to. */
+struct timer {
+    int64_t due;           /* monotonic ms when it fires */
+    void (*fn)(void *arg); /* called once when due */
+    void *arg;             /* passed to fn */
+    size_t slot;           /* 1 + index in the loop's heap; 0 when not armed */
+};
+
+enum http_result {
+    HTTP_OK,        /* a response arrived; see status */
+    HTTP_NOT_SENT,  /* failed before the request reached the server: safe to retry */
+    HTTP_AMBIGUOUS, /* failed after sending: the server may have acted on it */
+    HTTP_TOO_BIG,   /* the response exceeded its size cap */
+};
+
+struct http_req {
+    /* Set by the caller before http_start. */
+    const char *method;         /* GET, HEAD, POST, PUT, PATCH, DELETE */
+    char *url;                  /* owned: freed by http_req_clear */
+    struct curl_slist *headers; /* owned: freed by http_req_clear */
+    const void *body;           /* borrowed request body; must outlive the transfer */
+    size_t body_len;            /* bytes in body */
+    size_t max_response;        /* cap on the response body; 0 means 1 MiB */
+    long timeout_ms;            /* whole transfer; 0 means 30 s */
+    bool exact_url;             /* send the URL byte for byte (presigned URLs) */
+    void (*done)(struct http_req *req, void *arg); /* called once when finished */
+    void *arg;                                     /* passed to done */
+
+    /* Filled in before done is called. */
+    enum http_result result; /* how it ended */
+    long status;             /* HTTP status when result is HTTP_OK */
+    struct buf resp;         /* response body */
+    struct buf resp_headers; /* raw response header lines of the final response */
+    char error[CURL_ERROR_SIZE]; /* transport error text when result is not HTTP_OK */
+    int64_t started_ms;      /* wall clock when the transfer started */
+    int64_t finished_ms;     /* wall clock when it ended */
+
+    /* Private to http.c. */
+    CURL *easy;
+    struct loop *loop;
+    bool overflow;
+};
+
+/* Creates a loop; cainfo names a CA bundle to trust instead of the system's, or NULL.
+ * max_connections bounds simultaneously open connections (0: no bound). */
+struct loop *loop_new(const char *cainfo, long max_connections);
+/* Frees the loop, abandoning transfers in flight without calling their done; NULL-safe. */
+void loop_free(struct loop *l);
+/* Runs transfers and timers until none is left or loop_stop is called. */
+void loop_run(struct loop *l);
+/* Makes loop_run return soon; safe from another thread (not from a signal handler). */
+void loop_stop(struct loop *l);
+/* Watches fd for input while running: fn is called when it is readable. One fd at most;
+ * -1 removes it. Used for the daemon's signal pipe. */
+void loop_watch_fd(struct loop *l, int fd, void (*fn)(void *arg), void *arg);
+/* Number of connections libcurl opened so far. */
+long loop_connections_opened(const struct loop *l);
+
+/* Arms t to call fn(arg) after delay_ms (re-arming moves it). */
+void loop_timer_set(struct loop *l, struct timer *t, int64_t delay_ms, void (*fn)(void *),
+                    void *arg);
+/* Disarms t; a no-op when it is not armed. */
+void loop_timer_cancel(struct loop *l, struct timer *t);
+
+/* Starts req; its done callback runs from loop_run. Returns 0, or -1 if it could not start
+ * (then done is not called and req->error says why). */
+int http_start(struct loop *l, struct http_req *req);
+/* Aborts req if in flight (done is not called). */
+void http_cancel(struct http_req *req);
+/* Frees the request's URL, headers and buffers so it can be reused or dropped. */
+void http_req_clear(struct http_req *req);
+/* Adds a header line "Name: value" to req. */
+void http_add_header(struct http_req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Copies the value of response header name (case-insensitive) into out; returns out, or
+ * NULL when absent. */
+const char *http_header(const struct http_req *req, const char *name, char *out,
+                        size_t outlen);
+/* Describes how req ended for a log line: "HTTP 503" or the transport error, URL-free. */
+const char *http_describe(const struct http_req *req, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,65 @@
+/* Sinks: where images are stored. Each back-end is a table of operations; every write is
+ * create-only, so a stored object is never overwritten. Operations complete through a
+ * callback (from the event loop for network sinks, at once for local ones). */
+#ifndef SORACAM_SINK_H
+#define SORACAM_SINK_H
+
+#include <stddef.h>
+
+struct config;
+struct loop;
+
+enum sink_status {
+    SINK_OK,     /* done: stored, or prepared */
+    SINK_EXISTS, /* the object is there (exists: present; put: someone else stored it) */
+    SINK_ABSENT, /* exists: the object is not there */
+    SINK_ERROR,  /* failed; the detail says why */
+};
+
+struct sink_meta {
+    const char *name;  /* C-identifier-like, lower case */
+    const char *value; /* printable ASCII */
+};
+
+struct sink_object {
+    const unsigned char *data;    /* the bytes */
+    size_t len;                   /* how many */
+    unsigned char md5[16];        /* MD5 of data, checked by the service where it can */
+    const char *content_type;     /* e.g. "image/jpeg" */
+    const struct sink_meta *meta; /* metadata to store with it */
+    size_t nmeta;                 /* entries in meta */
+};
+
+typedef void sink_cb(void *arg, enum sink_status status, const char *detail);
+
+struct sink;
+
+struct sink_ops {
+    const char *name;
+    /* Creates a sink for cfg; returns NULL with err on failure. */
+    struct sink *(*open)(const struct config *cfg, struct loop *loop, char *err, size_t errlen);
+    /* Makes the sink ready to write (creates the container or directory if missing). */
+    void (*prepare)(struct sink *s, sink_cb *cb, void *arg);
+    /* Tells whether path is stored: SINK_EXISTS, SINK_ABSENT or SINK_ERROR. */
+    void (*exists)(struct sink *s, const char *path, sink_cb *cb, void *arg);
+    /* Stores obj at path unless something is there: SINK_OK, SINK_EXISTS or SINK_ERROR.
+     * obj must stay valid until cb runs. */
+    void (*put)(struct sink *s, const char *path, const struct sink_object *obj, sink_cb *cb,
+                void *arg);
+    /* Describes where path ends up, for logs ("https://acct.blob.../c/p" or a file path). */
+    void (*locate)(struct sink *s, const char *path, char *out, size_t outlen);
+    /* Frees the sink; NULL-safe. */
+    void (*close)(struct sink *s);
+};
+
+struct sink {
+    const struct sink_ops *ops;
+};
+
+extern const struct sink_ops sink_dir_ops;
+extern const struct sink_ops sink_blob_ops;
+
+/* Opens the sink cfg selects. Returns NULL with err on failure. */
+struct sink *sink_open(const struct config *cfg, struct loop *loop, char *err, size_t errlen);
+
+#endif

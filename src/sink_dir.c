@@ -1,0 +1,262 @@
+/* The local directory sink: the same layout as the blob sink, written atomically (temp
+ * file, fsync, create-only rename) with the metadata in a sidecar "<name>.json". */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "sink.h"
+#include "util.h"
+
+struct dir_sink {
+    struct sink base; /* must be first */
+    char *root;       /* the directory images go under */
+    unsigned seq;     /* makes temp names unique within the process */
+};
+
+static struct sink *
+dir_open(const struct config *cfg, struct loop *loop, char *err, size_t errlen)
+{
+    UNUSED(loop);
+    UNUSED(err);
+    UNUSED(errlen);
+    struct dir_sink *s = xcalloc(1, sizeof(*s));
+    s->base.ops = &sink_dir_ops;
+    s->root = xstrdup(cfg->sink_dir);
+    size_t n = strlen(s->root);
+    while (n > 1 && s->root[n - 1] == '/')
+        s->root[--n] = '\0';
+    return &s->base;
+}
+
+/* Creates every missing directory of path up to (not including) its last component when
+ * leaf is false, or including it when true. Returns 0 or -1 with errno. */
+static int
+make_dirs(const char *path, bool leaf)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (leaf && mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static void
+dir_prepare(struct sink *base, sink_cb *cb, void *arg)
+{
+    struct dir_sink *s = (struct dir_sink *)base;
+    char detail[PATH_MAX + 64];
+    if (make_dirs(s->root, true) < 0) {
+        snprintf(detail, sizeof(detail), "cannot create directory %s: %s", s->root,
+                 strerror(errno));
+        cb(arg, SINK_ERROR, detail);
+        return;
+    }
+    if (access(s->root, W_OK) < 0) {
+        snprintf(detail, sizeof(detail), "directory %s is not writable: %s", s->root,
+                 strerror(errno));
+        cb(arg, SINK_ERROR, detail);
+        return;
+    }
+    cb(arg, SINK_OK, NULL);
+}
+
+static void
+dir_locate(struct sink *base, const char *path, char *out, size_t outlen)
+{
+    struct dir_sink *s = (struct dir_sink *)base;
+    snprintf(out, outlen, "%s/%s", s->root, path);
+}
+
+static void
+dir_exists(struct sink *base, const char *path, sink_cb *cb, void *arg)
+{
+    char full[PATH_MAX], detail[PATH_MAX + 64];
+    struct stat st;
+    dir_locate(base, path, full, sizeof(full));
+    if (stat(full, &st) == 0) {
+        cb(arg, SINK_EXISTS, NULL);
+    } else if (errno == ENOENT || errno == ENOTDIR) {
+        cb(arg, SINK_ABSENT, NULL);
+    } else {
+        snprintf(detail, sizeof(detail), "cannot check %s: %s", full, strerror(errno));
+        cb(arg, SINK_ERROR, detail);
+    }
+}
+
+/* Writes data to a new temp file beside final and fsyncs it. Returns 0 and the temp name in
+ * tmp, or -1 with errno. */
+static int
+write_temp(struct dir_sink *s, const char *final, const void *data, size_t len, char *tmp,
+           size_t tmplen)
+{
+    const char *slash = strrchr(final, '/');
+    int dirlen = slash ? (int)(slash - final) : 0;
+    snprintf(tmp, tmplen, "%.*s/.%s.%ld.%u.tmp", dirlen, final, slash ? slash + 1 : final,
+             (long)getpid(), s->seq++);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) < 0)
+        goto fail;
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    return 0;
+fail: {
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    errno = saved;
+    return -1;
+}
+}
+
+/* Moves tmp to final only if final does not exist. Returns 0, or -1 with errno (EEXIST
+ * when something is already there). */
+static int
+publish_noreplace(const char *tmp, const char *final)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    /* File systems without RENAME_NOREPLACE: link() is create-only as well. */
+    if (link(tmp, final) < 0)
+        return -1;
+    unlink(tmp);
+    return 0;
+}
+
+static void
+fsync_dir(const char *file)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* The sidecar: metadata, content type, size and MD5 as JSON. Returns a malloc'd string. */
+static char *
+sidecar_json(const struct sink_object *obj)
+{
+    json_t *meta = json_object();
+    for (size_t i = 0; i < obj->nmeta; i++)
+        json_object_set_new(meta, obj->meta[i].name, json_string(obj->meta[i].value));
+    char *md5 = base64_encode(obj->md5, 16);
+    json_t *j = json_pack("{s:s, s:I, s:s, s:o}", "content_type", obj->content_type, "size",
+                          (json_int_t)obj->len, "content_md5", md5, "metadata", meta);
+    char *out = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    free(md5);
+    return out;
+}
+
+static void
+dir_put(struct sink *base, const char *path, const struct sink_object *obj, sink_cb *cb,
+        void *arg)
+{
+    struct dir_sink *s = (struct dir_sink *)base;
+    char final[PATH_MAX], side[PATH_MAX + 8], tmp[PATH_MAX + 64], detail[PATH_MAX + 128];
+    struct stat st;
+    char *json = NULL;
+    dir_locate(base, path, final, sizeof(final));
+    snprintf(side, sizeof(side), "%s.json", final);
+    if (make_dirs(final, false) < 0) {
+        snprintf(detail, sizeof(detail), "cannot create the directory for %s: %s", final,
+                 strerror(errno));
+        goto error;
+    }
+    if (stat(final, &st) == 0) {
+        cb(arg, SINK_EXISTS, NULL);
+        return;
+    }
+    /* Sidecar first: an image on disk always has its metadata beside it; a sidecar left
+     * without an image by a crash is simply replaced next time. */
+    json = sidecar_json(obj);
+    if (write_temp(s, side, json, strlen(json), tmp, sizeof(tmp)) < 0 || rename(tmp, side) < 0) {
+        snprintf(detail, sizeof(detail), "cannot write %s: %s", side, strerror(errno));
+        unlink(tmp);
+        goto error;
+    }
+    if (write_temp(s, final, obj->data, obj->len, tmp, sizeof(tmp)) < 0) {
+        snprintf(detail, sizeof(detail), "cannot write %s: %s", final, strerror(errno));
+        goto error;
+    }
+    if (publish_noreplace(tmp, final) < 0) {
+        int e = errno;
+        unlink(tmp);
+        if (e == EEXIST) {
+            free(json);
+            cb(arg, SINK_EXISTS, NULL);
+            return;
+        }
+        snprintf(detail, sizeof(detail), "cannot store %s: %s", final, strerror(e));
+        goto error;
+    }
+    fsync_dir(final);
+    free(json);
+    cb(arg, SINK_OK, NULL);
+    return;
+error:
+    free(json);
+    cb(arg, SINK_ERROR, detail);
+}
+
+static void
+dir_close(struct sink *base)
+{
+    struct dir_sink *s = (struct dir_sink *)base;
+    if (!s)
+        return;
+    free(s->root);
+    free(s);
+}
+
+const struct sink_ops sink_dir_ops = {
+    .name = "dir",
+    .open = dir_open,
+    .prepare = dir_prepare,
+    .exists = dir_exists,
+    .put = dir_put,
+    .locate = dir_locate,
+    .close = dir_close,
+};

@@ -1,0 +1,289 @@
+/* Object names: path templates rendered from a slot time, in a chosen time zone. */
+#include "template.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+#define PATH_MAX_LEN 1024
+
+/* Characters a template may contain outside braces: enough for Hive-style partitions
+ * ("year={yyyy}/") and ordinary names, nothing that needs quoting anywhere. */
+static bool
+literal_ok(char c)
+{
+    return isalnum((unsigned char)c) || strchr("/._=+,@-", c) != NULL;
+}
+
+/* Expands one date pattern such as "yyyyMMdd" or "yyyy-MM-dd". Returns 0 or -1 with err. */
+static int
+expand_date(const char *pat, size_t n, const struct tm *tm, int ms, struct buf *out, char *err,
+            size_t errlen)
+{
+    static const struct {
+        const char *pat;
+        const char *fmt;
+    } parts[] = {{"yyyy", "%04d"}, {"SSS", "%03d"}, {"yy", "%02d"}, {"MM", "%02d"},
+                 {"dd", "%02d"},   {"HH", "%02d"},  {"mm", "%02d"}, {"ss", "%02d"}};
+    size_t i = 0;
+    while (i < n) {
+        char c = pat[i];
+        if (strchr("-_.:T", c)) {
+            buf_append(out, &c, 1);
+            i++;
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < ARRAY_LEN(parts); k++)
+            if (strlen(parts[k].pat) <= n - i && strncmp(pat + i, parts[k].pat, strlen(parts[k].pat)) == 0)
+                break;
+        if (k == ARRAY_LEN(parts)) {
+            snprintf(err, errlen,
+                     "unknown token {%.*s}: use {device_id}, {epoch}, {epoch_ms} or a date "
+                     "pattern of yyyy yy MM dd HH mm ss SSS such as {yyyyMMdd}",
+                     (int)n, pat);
+            return -1;
+        }
+        int v;
+        switch (parts[k].pat[0]) {
+        case 'y': v = strlen(parts[k].pat) == 4 ? tm->tm_year + 1900 : (tm->tm_year + 1900) % 100; break;
+        case 'S': v = ms; break;
+        case 'M': v = tm->tm_mon + 1; break;
+        case 'd': v = tm->tm_mday; break;
+        case 'H': v = tm->tm_hour; break;
+        case 'm': v = tm->tm_min; break;
+        default: v = tm->tm_sec; break;
+        }
+        char num[16];
+        int len = snprintf(num, sizeof(num), parts[k].fmt, v);
+        buf_append(out, num, (size_t)len);
+        i += strlen(parts[k].pat);
+    }
+    return 0;
+}
+
+/* Expands text into out for the given broken-down time. Returns 0 or -1 with err. */
+static int
+expand(const char *text, const struct tm *tm, int ms, int64_t slot_ms, const char *device_id,
+       struct buf *out, char *err, size_t errlen)
+{
+    for (const char *p = text; *p;) {
+        if (*p == '{') {
+            const char *end = strchr(p, '}');
+            if (!end) {
+                snprintf(err, errlen, "unclosed '{' at position %d", (int)(p - text) + 1);
+                return -1;
+            }
+            size_t n = (size_t)(end - p - 1);
+            const char *tok = p + 1;
+            char num[32];
+            if (n == 9 && strncmp(tok, "device_id", 9) == 0) {
+                buf_append(out, device_id, strlen(device_id));
+            } else if (n == 5 && strncmp(tok, "epoch", 5) == 0) {
+                int len = snprintf(num, sizeof(num), "%lld", (long long)(slot_ms / 1000));
+                buf_append(out, num, (size_t)len);
+            } else if (n == 8 && strncmp(tok, "epoch_ms", 8) == 0) {
+                int len = snprintf(num, sizeof(num), "%lld", (long long)slot_ms);
+                buf_append(out, num, (size_t)len);
+            } else if (n == 0) {
+                snprintf(err, errlen, "empty token {} at position %d", (int)(p - text) + 1);
+                return -1;
+            } else if (expand_date(tok, n, tm, ms, out, err, errlen) < 0) {
+                return -1;
+            }
+            p = end + 1;
+        } else if (*p == '}') {
+            snprintf(err, errlen, "unmatched '}' at position %d", (int)(p - text) + 1);
+            return -1;
+        } else if (!literal_ok(*p)) {
+            snprintf(err, errlen,
+                     "character '%c' at position %d is not allowed (use letters, digits and "
+                     "/ . _ = + , @ -)",
+                     isprint((unsigned char)*p) ? *p : '?', (int)(p - text) + 1);
+            return -1;
+        } else {
+            buf_append(out, p, 1);
+            p++;
+        }
+    }
+    return 0;
+}
+
+/* Breaks slot_ms down in zone z. */
+static void
+zone_time(const struct template_zone *z, int64_t slot_ms, struct tm *tm, int *ms)
+{
+    int64_t s = slot_ms / 1000, f = slot_ms % 1000;
+    if (f < 0) {
+        f += 1000;
+        s--;
+    }
+    *ms = (int)f;
+    time_t t = (time_t)s;
+    if (!z || z->utc) {
+        gmtime_r(&t, tm);
+    } else if (z->fixed) {
+        t += z->offset_s;
+        gmtime_r(&t, tm);
+    } else {
+        localtime_r(&t, tm);
+    }
+}
+
+int
+template_compile(const char *text, struct path_template *out, char *err, size_t errlen)
+{
+    struct buf b = {.max = PATH_MAX_LEN * 4};
+    struct tm tm;
+    int ms;
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    if (!text || !*text) {
+        snprintf(err, errlen, "is empty (the default is %s)", TEMPLATE_DEFAULT);
+        return -1;
+    }
+    zone_time(NULL, 1767323045006, &tm, &ms);
+    if (expand(text, &tm, ms, 1767323045006, "DEVICE", &b, err, errlen) < 0)
+        goto out;
+    if (b.len == 0 || b.len > PATH_MAX_LEN) {
+        snprintf(err, errlen, "renders to %zu characters (1 to %d allowed)", b.len, PATH_MAX_LEN);
+        goto out;
+    }
+    if (b.data[0] == '/' || b.data[b.len - 1] == '/') {
+        snprintf(err, errlen, "must be a relative path that names a file (no leading or "
+                              "trailing '/')");
+        goto out;
+    }
+    for (char *seg = b.data; seg;) {
+        char *slash = strchr(seg, '/');
+        size_t n = slash ? (size_t)(slash - seg) : strlen(seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+            snprintf(err, errlen, "has an empty, '.' or '..' path segment");
+            goto out;
+        }
+        seg = slash ? slash + 1 : NULL;
+    }
+    out->text = xstrdup(text);
+    out->has_device = strstr(text, "{device_id}") != NULL;
+    rc = 0;
+out:
+    buf_free(&b);
+    return rc;
+}
+
+int
+template_render(const struct path_template *t, const struct template_zone *z, int64_t slot_ms,
+                const char *device_id, char *out, size_t outlen)
+{
+    struct buf b = {.max = outlen ? outlen - 1 : 0};
+    struct tm tm;
+    int ms;
+    char err[160];
+    zone_time(z, slot_ms, &tm, &ms);
+    buf_append(&b, "", 0);
+    int rc = expand(t->text, &tm, ms, slot_ms, device_id, &b, err, sizeof(err));
+    if (rc == 0 && b.data && b.len < outlen)
+        memcpy(out, b.data, b.len + 1);
+    else
+        rc = -1;
+    buf_free(&b);
+    return rc;
+}
+
+void
+template_free(struct path_template *t)
+{
+    if (!t)
+        return;
+    free(t->text);
+    t->text = NULL;
+}
+
+/* Parses "+09:00", "+0900", "+9", "-05:30" (after any UTC/GMT prefix). Returns 0 or -1. */
+static int
+parse_offset(const char *s, int *offset_s)
+{
+    int sign = *s == '-' ? -1 : 1, h = 0, m = 0, digits = 0;
+    if (*s != '+' && *s != '-')
+        return -1;
+    s++;
+    while (isdigit((unsigned char)*s) && digits < 2) {
+        h = h * 10 + (*s++ - '0');
+        digits++;
+    }
+    if (!digits)
+        return -1;
+    if (*s == ':')
+        s++;
+    if (*s) {
+        if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2])
+            return -1;
+        m = (s[0] - '0') * 10 + (s[1] - '0');
+    }
+    if (h > 14 || m > 59)
+        return -1;
+    *offset_s = sign * (h * 3600 + m * 60);
+    return 0;
+}
+
+int
+template_zone_parse(const char *s, struct template_zone *out, char *err, size_t errlen)
+{
+    static const char hint[] =
+        "use UTC, a fixed offset such as +09:00, or a zone name such as Asia/Tokyo";
+    memset(out, 0, sizeof(*out));
+    if (!s || !*s || strlen(s) >= sizeof(out->name)) {
+        snprintf(err, errlen, "is empty or too long: %s", hint);
+        return -1;
+    }
+    snprintf(out->name, sizeof(out->name), "%s", s);
+    if (strcmp(s, "UTC") == 0 || strcmp(s, "Z") == 0 || strcmp(s, "Etc/UTC") == 0 ||
+        strcmp(s, "GMT") == 0) {
+        out->utc = true;
+        return 0;
+    }
+    const char *off = s;
+    if (str_starts_with(s, "UTC") || str_starts_with(s, "GMT"))
+        off = s + 3;
+    if (*off == '+' || *off == '-') {
+        if (parse_offset(off, &out->offset_s) < 0) {
+            snprintf(err, errlen, "'%s' is not a valid UTC offset: %s", s, hint);
+            return -1;
+        }
+        out->fixed = true;
+        out->utc = out->offset_s == 0;
+        return 0;
+    }
+    for (const char *p = s; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("/_+-", *p)) {
+            snprintf(err, errlen, "'%s' is not a zone name: %s", s, hint);
+            return -1;
+        }
+    }
+    if (strstr(s, "..") || s[0] == '/') {
+        snprintf(err, errlen, "'%s' is not a zone name: %s", s, hint);
+        return -1;
+    }
+    const char *dir = getenv("TZDIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", s);
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    if (!f || fread(magic, 1, 4, f) != 4 || memcmp(magic, "TZif", 4) != 0) {
+        if (f)
+            fclose(f);
+        snprintf(err, errlen,
+                 "zone '%s' is not in this system's time zone database (%s); install tzdata "
+                 "or %s",
+                 s, path, "use a fixed offset such as +09:00");
+        return -1;
+    }
+    fclose(f);
+    setenv("TZ", s, 1);
+    tzset();
+    return 0;
+}

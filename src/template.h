@@ -1,0 +1,42 @@
+/* Object names: path templates rendered from a slot time, in a chosen time zone. */
+#ifndef SORACAM_TEMPLATE_H
+#define SORACAM_TEMPLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TEMPLATE_DEFAULT "{yyyy}/{MM}/{dd}/{device_id}/soracam_{yyyyMMdd}_{HHmmss}_{SSS}.jpg"
+#define TEMPLATE_REFERENCE "{yyyy}/{MM}/{dd}/soracam_{yyyyMMdd}_{HHmmss}_{SSS}.jpg"
+
+/* The zone object names are written in. */
+struct template_zone {
+    char name[64];  /* as configured: "UTC", "Asia/Tokyo", "+09:00" */
+    bool utc;       /* UTC: no conversion */
+    bool fixed;     /* a fixed offset from UTC */
+    int offset_s;   /* the fixed offset in seconds east of UTC */
+};
+
+struct path_template {
+    char *text;        /* the template as given */
+    bool has_device;   /* mentions {device_id} */
+};
+
+/* Parses a zone: "UTC", a fixed offset "+09:00" / "UTC+9" / "-05:30", or an IANA name
+ * found in the system's zoneinfo ("Asia/Tokyo"). A named zone becomes the process's TZ.
+ * Returns 0, or -1 with a message in err. */
+int template_zone_parse(const char *s, struct template_zone *out, char *err, size_t errlen);
+
+/* Checks and stores a template. Tokens in braces: {device_id}, {epoch}, {epoch_ms}, or a
+ * date pattern made of yyyy yy MM dd HH mm ss SSS and the separators - _ . : T, such as
+ * {yyyyMMdd} or {yyyy-MM-dd}. Returns 0, or -1 with a message in err. */
+int template_compile(const char *text, struct path_template *out, char *err, size_t errlen);
+
+/* Renders the object path for one camera and slot. Returns 0, or -1 if it does not fit. */
+int template_render(const struct path_template *t, const struct template_zone *z,
+                    int64_t slot_ms, const char *device_id, char *out, size_t outlen);
+
+/* Frees the template's text; NULL-safe. */
+void template_free(struct path_template *t);
+
+#endif

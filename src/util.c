@@ -1,0 +1,368 @@
+/* Small shared helpers: bounded buffers, allocation, time, hashing and encoding. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+int
+buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->data = xrealloc(b->data, cap);
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void
+buf_clear(struct buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void
+buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static void
+oom(void)
+{
+    static const char msg[] = "soracam-lake: out of memory\n";
+    (void)!fwrite(msg, 1, sizeof(msg) - 1, stderr);
+    abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom();
+    return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+    char *p = xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom();
+    char *p = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+int64_t
+time_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+time_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+split_ms(int64_t ms, time_t *sec, int *frac)
+{
+    int64_t s = ms / 1000, f = ms % 1000;
+    if (f < 0) {
+        f += 1000;
+        s -= 1;
+    }
+    *sec = (time_t)s;
+    *frac = (int)f;
+}
+
+void
+time_format_iso(int64_t ms, char *out, size_t outlen)
+{
+    time_t sec;
+    int frac;
+    struct tm tm;
+    split_ms(ms, &sec, &frac);
+    gmtime_r(&sec, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+void
+time_format_rfc1123(int64_t ms, char *out, size_t outlen)
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t sec;
+    int frac;
+    struct tm tm;
+    split_ms(ms, &sec, &frac);
+    gmtime_r(&sec, &tm);
+    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Reads exactly n digits from *p into *v; returns 0 or -1. */
+static int
+read_digits(const char **p, int n, int *v)
+{
+    int x = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -1;
+        x = x * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *v = x;
+    return 0;
+}
+
+int
+time_parse_iso(const char *s, int64_t *ms)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0;
+    const char *p = s;
+    if (read_digits(&p, 4, &y) || *p++ != '-' || read_digits(&p, 2, &mo) || *p++ != '-' ||
+        read_digits(&p, 2, &d))
+        return -1;
+    if (*p != 'T' && *p != 't' && *p != ' ')
+        return -1;
+    p++;
+    if (read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &mi))
+        return -1;
+    if (*p == ':') {
+        p++;
+        if (read_digits(&p, 2, &sec))
+            return -1;
+        if (*p == '.' || *p == ',') {
+            p++;
+            int scale = 100, nd = 0;
+            while (isdigit((unsigned char)*p)) {
+                if (nd++ < 3) {
+                    frac += (*p - '0') * scale;
+                    scale /= 10;
+                }
+                p++;
+            }
+            if (nd == 0)
+                return -1;
+        }
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, oh, om = 0;
+        p++;
+        if (read_digits(&p, 2, &oh))
+            return -1;
+        if (*p == ':')
+            p++;
+        if (*p && read_digits(&p, 2, &om))
+            return -1;
+        if (oh > 23 || om > 59)
+            return -1;
+        off = sign * (oh * 3600 + om * 60);
+    }
+    if (*p != '\0')
+        return -1;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        sec > 60)
+        return -1;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo == 2 && d == 29 && !leap)
+        return -1;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    *ms = ((int64_t)t - off) * 1000 + frac;
+    return 0;
+}
+
+int
+parse_duration_ms(const char *s, int64_t *ms)
+{
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v < 0)
+        return -1;
+    long long mul;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        mul = 60000;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600000;
+    else
+        return -1;
+    if (v > INT64_MAX / mul / 1000)
+        return -1;
+    *ms = v * mul;
+    return 0;
+}
+
+int
+parse_size(const char *s, int64_t *bytes)
+{
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v < 0)
+        return -1;
+    long long mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1024 * 1024;
+    else if (*end == 'g' || *end == 'G')
+        mul = 1024LL * 1024 * 1024;
+    else if (*end != '\0')
+        return -1;
+    if (mul != 1 && end[1] != '\0' && strcmp(end + 1, "B") != 0 && strcmp(end + 1, "iB") != 0)
+        return -1;
+    if (v > INT64_MAX / mul)
+        return -1;
+    *bytes = v * mul;
+    return 0;
+}
+
+void
+md5_digest(const void *data, size_t len, unsigned char out[16])
+{
+    unsigned int n = 16;
+    EVP_Digest(data, len, out, &n, EVP_md5(), NULL);
+}
+
+char *
+base64_encode(const void *data, size_t len)
+{
+    char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+char *
+hex_encode(const void *data, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *p = data;
+    char *out = xmalloc(2 * len + 1);
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * len] = '\0';
+    return out;
+}
+
+char *
+url_encode(const char *s, const char *keep)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = xmalloc(3 * n + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' ||
+            (keep && strchr(keep, *p))) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = digits[*p >> 4];
+            *o++ = digits[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+bool
+str_starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+char *
+str_trim(char *s)
+{
+    char *p = s;
+    while (isspace((unsigned char)*p))
+        p++;
+    size_t n = strlen(p);
+    while (n && isspace((unsigned char)p[n - 1]))
+        n--;
+    memmove(s, p, n);
+    s[n] = '\0';
+    return s;
+}
