@@ -297,7 +297,8 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
 
     if (v[O_DEVICE_IDS])
         add_devices(cfg, &p, O_DEVICE_IDS, v[O_DEVICE_IDS]);
-    if (v[O_DEVICE_ID])
+    /* --device replaces the cameras of the environment rather than adding to them. */
+    if (v[O_DEVICE_ID] && !p.from_flag[O_DEVICE_IDS])
         add_devices(cfg, &p, O_DEVICE_ID, v[O_DEVICE_ID]);
     if (!v[O_DEVICE_IDS] && !v[O_DEVICE_ID])
         problem(&p, O_DEVICE_ID,

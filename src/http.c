@@ -200,6 +200,29 @@ on_header(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* Feeds a send_once request body to libcurl. */
+static size_t
+on_read(char *out, size_t size, size_t n, void *arg)
+{
+    struct http_req *req = arg;
+    size_t left = req->body_len - req->body_sent;
+    size_t k = size * n < left ? size * n : left;
+    memcpy(out, (const char *)req->body + req->body_sent, k);
+    req->body_sent += k;
+    return k;
+}
+
+/* Refuses the rewind libcurl needs to resend a send_once body, so the transfer fails
+ * instead of repeating silently. */
+static int
+on_seek(void *arg, curl_off_t offset, int origin)
+{
+    struct http_req *req = arg;
+    if (offset == 0 && origin == SEEK_SET && req->body_sent == 0)
+        return CURL_SEEKFUNC_OK;
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
 void
 http_add_header(struct http_req *req, const char *fmt, ...)
 {
@@ -275,7 +298,16 @@ http_start(struct loop *l, struct http_req *req)
         if (strcmp(m, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        if (req->send_once) {
+            req->body_sent = 0;
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(e, CURLOPT_READDATA, req);
+            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(e, CURLOPT_SEEKDATA, req);
+        } else {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        }
     }
     req->started_ms = time_now_ms();
     if (curl_multi_add_handle(l->multi, e) != CURLM_OK) {

@@ -37,6 +37,9 @@ struct http_req {
     size_t max_response;        /* cap on the response body; 0 means 1 MiB */
     long timeout_ms;            /* whole transfer; 0 means 30 s */
     bool exact_url;             /* send the URL byte for byte (presigned URLs) */
+    bool send_once;             /* never let libcurl resend it by itself (it does so when a
+                                   reused connection closes before answering): for requests
+                                   that must not take effect twice, such as a billed export */
     void (*done)(struct http_req *req, void *arg); /* called once when finished */
     void *arg;                                     /* passed to done */
 
@@ -53,6 +56,7 @@ struct http_req {
     CURL *easy;
     struct loop *loop;
     bool overflow;
+    size_t body_sent;
 };
 
 /* Creates a loop; cainfo names a CA bundle to trust instead of the system's, or NULL.

@@ -398,6 +398,7 @@ send_call(struct soracom_call *call)
         req->body_len = strlen(call->body);
     }
     req->timeout_ms = API_TIMEOUT_MS;
+    req->send_once = strcmp(call->method, "GET") != 0;
     req->done = on_answer;
     req->arg = call;
     call->generation = sc->generation;
