@@ -13,13 +13,13 @@ enum azure_cred_kind {
 
 struct azure_conn {
     enum azure_cred_kind kind;
-    char *account;          /* account name; NULL when a SAS string names none */
-    unsigned char *key;     /* decoded AccountKey bytes, or NULL */
-    size_t key_len;         /* bytes in key */
-    char *sas;              /* SAS query string without a leading '?', or NULL */
-    char *blob_endpoint;    /* "https://acct.blob.core.windows.net" or path-style
-                               "http://127.0.0.1:10000/devstoreaccount1"; no trailing '/' */
-    char *dfs_endpoint;     /* the DFS endpoint likewise; NULL when it cannot be derived */
+    char *account;       /* account name; NULL when a SAS string names none */
+    unsigned char *key;  /* decoded AccountKey bytes, or NULL */
+    size_t key_len;      /* bytes in key */
+    char *sas;           /* SAS query string without a leading '?', or NULL */
+    char *blob_endpoint; /* "https://acct.blob.core.windows.net" or path-style
+                            "http://127.0.0.1:10000/devstoreaccount1"; no trailing '/' */
+    char *dfs_endpoint;  /* the DFS endpoint likewise; NULL when it cannot be derived */
 };
 
 /* Parses an Azure Storage connection string (all forms: AccountName/AccountKey with
@@ -45,8 +45,8 @@ char *azure_sharedkey_string_to_sign(const char *account, const char *method, co
                                      const struct azure_header *hdrs, size_t n);
 
 /* Returns a malloc'd "SharedKey account:signature" Authorization value, or NULL. */
-char *azure_sharedkey_authorization(const char *account, const unsigned char *key,
-                                    size_t key_len, const char *method, const char *url,
+char *azure_sharedkey_authorization(const char *account, const unsigned char *key, size_t key_len,
+                                    const char *method, const char *url,
                                     const struct azure_header *hdrs, size_t n);
 
 #endif

@@ -18,15 +18,15 @@
 #include "template.h"
 #include "util.h"
 
-#define KNOWN_EXPORTS 4096
-#define MAX_EXPORT_POSTS 3       /* POSTs per slot, only after proof none was accepted */
-#define MAX_LOOKUPS 2            /* export list searches per ambiguous POST */
-#define LOOKUP_WINDOW_MS 5000    /* requestedTime tolerance around our POST */
-#define FIRST_POLL_MS 500
-#define MAX_POLL_MS 4000
-#define MAX_DOWNLOADS 4
+#define KNOWN_EXPORTS       4096
+#define MAX_EXPORT_POSTS    3    /* POSTs per slot, only after proof none was accepted */
+#define MAX_LOOKUPS         2    /* export list searches per ambiguous POST */
+#define LOOKUP_WINDOW_MS    5000 /* requestedTime tolerance around our POST */
+#define FIRST_POLL_MS       500
+#define MAX_POLL_MS         4000
+#define MAX_DOWNLOADS       4
 #define DOWNLOAD_TIMEOUT_MS 60000L
-#define URL_SAFETY_MS 2000       /* stop using a URL this close to its expiry */
+#define URL_SAFETY_MS       2000 /* stop using a URL this close to its expiry */
 
 void
 capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop *loop,
@@ -125,8 +125,9 @@ stored(void *arg, enum sink_status st, const char *detail)
                  cap->device_id, cap->path);
         finish(cap, CAPTURE_ALREADY_STORED);
     } else {
-        fail(cap, "storing failed: %s (the exported image is lost; a later catch-up can "
-                  "export it again)",
+        fail(cap,
+             "storing failed: %s (the exported image is lost; a later catch-up can "
+             "export it again)",
              detail ? detail : "unknown error");
     }
 }
@@ -207,8 +208,8 @@ downloaded(struct http_req *req, void *arg)
         return;
     }
     char err[256];
-    if (jpeg_verify((const unsigned char *)req->resp.data, req->resp.len, &cap->width,
-                    &cap->height, err, sizeof(err)) < 0) {
+    if (jpeg_verify((const unsigned char *)req->resp.data, req->resp.len, &cap->width, &cap->height,
+                    err, sizeof(err)) < 0) {
         download_again(cap, err);
         return;
     }
@@ -317,8 +318,8 @@ polled(struct soracom_call *call, void *arg)
         on_export_status(cap, &ex);
         return;
     }
-    if (call->outcome == SORACOM_OK && (call->status == 404 || call->status == 403 ||
-                                        call->status == 401)) {
+    if (call->outcome == SORACOM_OK &&
+        (call->status == 404 || call->status == 403 || call->status == 401)) {
         fail(cap, "SORACOM refused the export status of %s: %s", cap->export_id, call->error);
         return;
     }
@@ -417,8 +418,7 @@ lookup(struct capture *cap)
     cap->lookups++;
     snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=20&sort=desc",
              cap->device_id);
-    soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up,
-                       cap);
+    soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up, cap);
 }
 
 static void
@@ -448,14 +448,16 @@ exported(struct soracom_call *call, void *arg)
         track_export(cap, ex.export_id);
         return;
     case 400:
-        fail(cap, "SORACOM rejected the time (%s): it may be outside the camera's recording "
-                  "retention",
+        fail(cap,
+             "SORACOM rejected the time (%s): it may be outside the camera's recording "
+             "retention",
              call->error);
         return;
     case 403:
-        fail(cap, "permission denied (%s): the SAM user needs "
-                  "SoraCam:exportSoraCamDeviceRecordedImage, "
-                  "SoraCam:getSoraCamDeviceExportedImage and OAuth2:authorize",
+        fail(cap,
+             "permission denied (%s): the SAM user needs "
+             "SoraCam:exportSoraCamDeviceRecordedImage, "
+             "SoraCam:getSoraCamDeviceExportedImage and OAuth2:authorize",
              call->error);
         return;
     case 404:
@@ -512,8 +514,8 @@ report_early(void *arg)
 }
 
 void
-capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id,
-              int64_t slot_ms, void (*done)(struct capture *, void *), void *arg)
+capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id, int64_t slot_ms,
+              void (*done)(struct capture *, void *), void *arg)
 {
     capture_clear(cap);
     memset(cap, 0, sizeof(*cap));

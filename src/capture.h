@@ -44,19 +44,19 @@ struct capture {
     /* Set by capture_start. */
     struct capture_ctx *ctx;
     char device_id[65];
-    int64_t slot_ms;                                /* the moment to capture (UTC ms) */
-    void (*done)(struct capture *cap, void *arg);   /* called once at the end */
+    int64_t slot_ms;                              /* the moment to capture (UTC ms) */
+    void (*done)(struct capture *cap, void *arg); /* called once at the end */
     void *arg;
 
     /* Results. */
     enum capture_outcome outcome;
-    char reason[768];      /* why it failed, for logs and reports */
-    char path[1100];       /* object path in the sink */
-    char export_id[128];   /* SORACOM export id, or "" */
-    size_t bytes;          /* image size */
-    int width, height;     /* image dimensions */
-    int64_t elapsed_ms;    /* from start to done */
-    int export_posts;      /* export requests sent (billing-relevant) */
+    char reason[768];    /* why it failed, for logs and reports */
+    char path[1100];     /* object path in the sink */
+    char export_id[128]; /* SORACOM export id, or "" */
+    size_t bytes;        /* image size */
+    int width, height;   /* image dimensions */
+    int64_t elapsed_ms;  /* from start to done */
+    int export_posts;    /* export requests sent (billing-relevant) */
 
     /* Private. */
     enum capture_state state;

@@ -382,9 +382,9 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
         load_duration(&p, O_EXPORT_TIMEOUT, v[O_EXPORT_TIMEOUT], 5000, 600000,
                       &cfg->export_timeout_ms);
     cfg->max_image_bytes = 16 * 1024 * 1024;
-    if (v[O_MAX_IMAGE] && (parse_size(v[O_MAX_IMAGE], &cfg->max_image_bytes) < 0 ||
-                           cfg->max_image_bytes < 1024 ||
-                           cfg->max_image_bytes > 1024LL * 1024 * 1024))
+    if (v[O_MAX_IMAGE] &&
+        (parse_size(v[O_MAX_IMAGE], &cfg->max_image_bytes) < 0 || cfg->max_image_bytes < 1024 ||
+         cfg->max_image_bytes > 1024LL * 1024 * 1024))
         problem(&p, O_MAX_IMAGE, "'%s' is not a size from 1k to 1G (e.g. 16M)", v[O_MAX_IMAGE]);
     cfg->token_timeout_s = 86400;
     if (v[O_TOKEN_TIMEOUT])
@@ -395,8 +395,10 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     cfg->max_in_flight = (long)inflight;
     if (v[O_CA]) {
         if (access(v[O_CA], R_OK) != 0)
-            problem(&p, O_CA, "'%s' cannot be read: give the path of a PEM file of CA "
-                              "certificates", v[O_CA]);
+            problem(&p, O_CA,
+                    "'%s' cannot be read: give the path of a PEM file of CA "
+                    "certificates",
+                    v[O_CA]);
         cfg->ca_file = xstrdup(v[O_CA]);
     }
     return p.count;

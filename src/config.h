@@ -16,28 +16,28 @@
 enum sink_kind { SINK_AZURE, SINK_DIR };
 
 struct config {
-    char *auth_key_id;          /* SORACOM AuthKey ID */
-    char *auth_key;             /* SORACOM AuthKey (secret) */
-    char **devices;             /* camera device ids, deduplicated, in configured order */
-    size_t ndevices;            /* entries in devices */
-    char *api_endpoint;         /* SORACOM API base without "/v1" and without trailing '/' */
-    enum sink_kind sink;        /* where images go */
-    char *sink_dir;             /* directory for SINK_DIR */
-    char *conn_string;          /* Azure connection string (secret) */
-    struct azure_conn azure;    /* the parsed connection string, for SINK_AZURE */
-    char *container;            /* Azure container (file system) name */
-    struct path_template tmpl;  /* object path template */
-    struct template_zone zone;  /* time zone object names are written in */
-    struct schedule schedule;   /* capture slots */
-    char *schedule_text;        /* the schedule as configured */
-    int64_t capture_delay_ms;   /* wait after a slot before requesting its export */
-    int64_t export_timeout_ms;  /* give up on an export that has not completed after this */
-    int64_t max_image_bytes;    /* refuse downloads larger than this */
-    int64_t token_timeout_s;    /* SORACOM API token lifetime requested at /auth */
-    long max_in_flight;         /* cameras captured at the same time */
-    char *ca_file;              /* CA bundle to trust instead of the system's, or NULL */
-    enum log_level log_level;   /* minimum level logged */
-    bool log_json;              /* JSON lines instead of text */
+    char *auth_key_id;         /* SORACOM AuthKey ID */
+    char *auth_key;            /* SORACOM AuthKey (secret) */
+    char **devices;            /* camera device ids, deduplicated, in configured order */
+    size_t ndevices;           /* entries in devices */
+    char *api_endpoint;        /* SORACOM API base without "/v1" and without trailing '/' */
+    enum sink_kind sink;       /* where images go */
+    char *sink_dir;            /* directory for SINK_DIR */
+    char *conn_string;         /* Azure connection string (secret) */
+    struct azure_conn azure;   /* the parsed connection string, for SINK_AZURE */
+    char *container;           /* Azure container (file system) name */
+    struct path_template tmpl; /* object path template */
+    struct template_zone zone; /* time zone object names are written in */
+    struct schedule schedule;  /* capture slots */
+    char *schedule_text;       /* the schedule as configured */
+    int64_t capture_delay_ms;  /* wait after a slot before requesting its export */
+    int64_t export_timeout_ms; /* give up on an export that has not completed after this */
+    int64_t max_image_bytes;   /* refuse downloads larger than this */
+    int64_t token_timeout_s;   /* SORACOM API token lifetime requested at /auth */
+    long max_in_flight;        /* cameras captured at the same time */
+    char *ca_file;             /* CA bundle to trust instead of the system's, or NULL */
+    enum log_level log_level;  /* minimum level logged */
+    bool log_json;             /* JSON lines instead of text */
 };
 
 /* One setting: its environment variable, its flag, and how to describe it. */

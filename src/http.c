@@ -11,25 +11,25 @@
 #include <strings.h>
 
 #define DEFAULT_MAX_RESPONSE (1024 * 1024)
-#define DEFAULT_TIMEOUT_MS 30000L
-#define CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_TIMEOUT_MS   30000L
+#define CONNECT_TIMEOUT_MS   10000L
 #define MAX_RESPONSE_HEADERS (64 * 1024)
-#define EASY_POOL 64
+#define EASY_POOL            64
 
 struct loop {
-    CURLM *multi;           /* all transfers */
-    char *cainfo;           /* CA bundle to trust, or NULL for the system's */
-    long transfers;         /* transfers in flight */
-    long connections;       /* connections opened so far */
-    struct timer **heap;    /* min-heap of armed timers by due time */
-    size_t nheap;           /* timers armed */
-    size_t heap_cap;        /* heap slots allocated */
-    CURL *pool[EASY_POOL];  /* idle easy handles for reuse */
-    size_t npool;           /* handles in pool */
-    volatile int stop;      /* loop_run returns when set */
-    int watch_fd;           /* extra fd to poll, or -1 */
+    CURLM *multi;             /* all transfers */
+    char *cainfo;             /* CA bundle to trust, or NULL for the system's */
+    long transfers;           /* transfers in flight */
+    long connections;         /* connections opened so far */
+    struct timer **heap;      /* min-heap of armed timers by due time */
+    size_t nheap;             /* timers armed */
+    size_t heap_cap;          /* heap slots allocated */
+    CURL *pool[EASY_POOL];    /* idle easy handles for reuse */
+    size_t npool;             /* handles in pool */
+    volatile int stop;        /* loop_run returns when set */
+    int watch_fd;             /* extra fd to poll, or -1 */
     void (*watch_fn)(void *); /* called when watch_fd is readable */
-    void *watch_arg;        /* its argument */
+    void *watch_arg;          /* its argument */
 };
 
 static bool curl_ready; /* curl_global_init has run */

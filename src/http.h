@@ -44,13 +44,13 @@ struct http_req {
     void *arg;                                     /* passed to done */
 
     /* Filled in before done is called. */
-    enum http_result result; /* how it ended */
-    long status;             /* HTTP status when result is HTTP_OK */
-    struct buf resp;         /* response body */
-    struct buf resp_headers; /* raw response header lines of the final response */
+    enum http_result result;     /* how it ended */
+    long status;                 /* HTTP status when result is HTTP_OK */
+    struct buf resp;             /* response body */
+    struct buf resp_headers;     /* raw response header lines of the final response */
     char error[CURL_ERROR_SIZE]; /* transport error text when result is not HTTP_OK */
-    int64_t started_ms;      /* wall clock when the transfer started */
-    int64_t finished_ms;     /* wall clock when it ended */
+    int64_t started_ms;          /* wall clock when the transfer started */
+    int64_t finished_ms;         /* wall clock when it ended */
 
     /* Private to http.c. */
     CURL *easy;
@@ -92,8 +92,7 @@ void http_add_header(struct http_req *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Copies the value of response header name (case-insensitive) into out; returns out, or
  * NULL when absent. */
-const char *http_header(const struct http_req *req, const char *name, char *out,
-                        size_t outlen);
+const char *http_header(const struct http_req *req, const char *name, char *out, size_t outlen);
 /* Describes how req ended for a log line: "HTTP 503" or the transport error, URL-free. */
 const char *http_describe(const struct http_req *req, char *out, size_t outlen);
 

@@ -11,9 +11,9 @@
 #include "redact.h"
 #include "util.h"
 
-static enum log_level min_level = LOG_INFO; /* messages below this are dropped */
-static bool json_lines;                     /* JSON lines instead of text */
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER; /* one line at a time */
+static enum log_level min_level = LOG_INFO;                   /* messages below this are dropped */
+static bool json_lines;                                       /* JSON lines instead of text */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;  /* one line at a time */
 static void (*hook_fn)(void *, enum log_level, const char *); /* extra consumer, or NULL */
 static void *hook_arg;                                        /* its argument */
 

@@ -14,7 +14,7 @@
 #include "util.h"
 
 #define EXIT_CAPTURE_FAILED 1
-#define EXIT_CONFIG 2
+#define EXIT_CONFIG         2
 
 enum { OPT_AT = 256, OPT_CONFIG_BASE = 512 };
 
@@ -32,7 +32,8 @@ usage(FILE *out)
             "  config           print the effective configuration (secrets masked) and exit\n"
             "\n"
             "run options:\n"
-            "  --at TIME        capture this moment instead (ISO-8601, e.g. 2026-11-26T09:00:00+09:00)\n"
+            "  --at TIME        capture this moment instead (ISO-8601, e.g. "
+            "2026-11-26T09:00:00+09:00)\n"
             "\n"
             "settings (flag / environment variable, default):\n");
     for (size_t i = 0; i < config_nopts; i++) {
@@ -55,16 +56,16 @@ usage(FILE *out)
 
 /* State of one `run`. */
 struct run {
-    struct capture_ctx ctx;    /* shared by the captures */
-    struct capture *caps;      /* one per camera */
-    size_t ncaps;              /* cameras */
-    size_t next;               /* next camera to start */
-    size_t active;             /* captures in flight */
+    struct capture_ctx ctx; /* shared by the captures */
+    struct capture *caps;   /* one per camera */
+    size_t ncaps;           /* cameras */
+    size_t next;            /* next camera to start */
+    size_t active;          /* captures in flight */
     long stored, already, failed;
-    int64_t slot_ms;           /* the slot captured */
-    struct timer wait;         /* waits for the footage to be exportable */
-    bool prepared;             /* the sink is ready */
-    char prepare_error[1024];  /* why the sink is not ready */
+    int64_t slot_ms;          /* the slot captured */
+    struct timer wait;        /* waits for the footage to be exportable */
+    bool prepared;            /* the sink is ready */
+    char prepare_error[1024]; /* why the sink is not ready */
 };
 
 static void start_more(struct run *r);

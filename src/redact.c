@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-#define REDACTED "[REDACTED]"
+#define REDACTED    "[REDACTED]"
 #define MAX_SECRETS 64
 
 static char *secrets[MAX_SECRETS]; /* registered secret strings, longest matched first */
@@ -54,10 +54,21 @@ redact_reset(void)
 /* Field names whose values are credentials wherever they appear: "name=value" (up to '&',
  * ';', whitespace or quote) or JSON "name":"value". */
 static const char *const fields[] = {
-    "sig",         "x-amz-signature",       "x-amz-credential", "x-amz-security-token",
-    "signature",   "sharedaccesssignature", "accountkey",       "authkey",
-    "token",       "apikey",                "access_token",     "x-soracom-token",
-    "x-soracom-api-key", "authorization",   "x-identity-header",
+    "sig",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "signature",
+    "sharedaccesssignature",
+    "accountkey",
+    "authkey",
+    "token",
+    "apikey",
+    "access_token",
+    "x-soracom-token",
+    "x-soracom-api-key",
+    "authorization",
+    "x-identity-header",
 };
 
 static bool

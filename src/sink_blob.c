@@ -14,17 +14,17 @@
 #include "sink.h"
 #include "util.h"
 
-#define AZURE_VERSION "2021-08-06"
-#define MAX_ATTEMPTS 5
+#define AZURE_VERSION   "2021-08-06"
+#define MAX_ATTEMPTS    5
 #define BLOB_TIMEOUT_MS 60000L
 
 struct blob_sink {
-    struct sink base;             /* must be first */
-    const struct config *cfg;     /* container name */
+    struct sink base;              /* must be first */
+    const struct config *cfg;      /* container name */
     const struct azure_conn *conn; /* endpoint and credential */
-    struct loop *loop;            /* where requests run */
-    char *container_url;          /* endpoint + "/" + container */
-    uint64_t rng;                 /* backoff jitter */
+    struct loop *loop;             /* where requests run */
+    char *container_url;           /* endpoint + "/" + container */
+    uint64_t rng;                  /* backoff jitter */
 };
 
 enum blob_kind { OP_PREPARE, OP_EXISTS, OP_PUT, OP_VERIFY };
@@ -33,9 +33,9 @@ enum blob_kind { OP_PREPARE, OP_EXISTS, OP_PUT, OP_VERIFY };
 struct blob_op {
     struct blob_sink *s;
     enum blob_kind kind;
-    char *path;                   /* URL-encoded blob name (not for OP_PREPARE) */
+    char *path;                    /* URL-encoded blob name (not for OP_PREPARE) */
     const struct sink_object *obj; /* for OP_PUT and OP_VERIFY */
-    char *md5_b64;                /* Content-MD5 of obj */
+    char *md5_b64;                 /* Content-MD5 of obj */
     sink_cb *cb;
     void *arg;
     int attempts;
@@ -200,7 +200,9 @@ schedule_retry(struct blob_op *op)
     else
         http_describe(&op->req, what, sizeof(what));
     log_warn("Azure: %s failed (%s); attempt %d of %d in %lldms",
-             op->kind == OP_PUT ? "upload" : op->kind == OP_PREPARE ? "container check" : "lookup",
+             op->kind == OP_PUT       ? "upload"
+             : op->kind == OP_PREPARE ? "container check"
+                                      : "lookup",
              what, op->attempts + 1, MAX_ATTEMPTS, (long long)wait);
     http_req_clear(&op->req);
     loop_timer_set(s->loop, &op->timer, wait, op_retry, op);
@@ -360,8 +362,8 @@ op_send(struct blob_op *op)
     for (size_t i = 0; i < n; i++)
         http_add_header(req, "%s: %s", h[i].name, h[i].value);
     if (s->conn->kind == AZURE_CRED_SHARED_KEY) {
-        char *auth = azure_sharedkey_authorization(s->conn->account, s->conn->key,
-                                                   s->conn->key_len, req->method, req->url, h, n);
+        char *auth = azure_sharedkey_authorization(s->conn->account, s->conn->key, s->conn->key_len,
+                                                   req->method, req->url, h, n);
         if (auth) {
             http_add_header(req, "Authorization: %s", auth);
             free(auth);
@@ -405,8 +407,7 @@ blob_exists(struct sink *base, const char *path, sink_cb *cb, void *arg)
 }
 
 static void
-blob_put(struct sink *base, const char *path, const struct sink_object *obj, sink_cb *cb,
-         void *arg)
+blob_put(struct sink *base, const char *path, const struct sink_object *obj, sink_cb *cb, void *arg)
 {
     struct blob_op *op = op_new(base, OP_PUT, path, cb, arg);
     op->obj = obj;

@@ -133,7 +133,7 @@ write_temp(struct dir_sink *s, const char *final, const void *data, size_t len, 
         goto fail;
     }
     return 0;
-fail: {
+fail : {
     int saved = errno;
     if (fd >= 0)
         close(fd);
@@ -191,8 +191,7 @@ sidecar_json(const struct sink_object *obj)
 }
 
 static void
-dir_put(struct sink *base, const char *path, const struct sink_object *obj, sink_cb *cb,
-        void *arg)
+dir_put(struct sink *base, const char *path, const struct sink_object *obj, sink_cb *cb, void *arg)
 {
     struct dir_sink *s = (struct dir_sink *)base;
     char final[PATH_MAX], side[PATH_MAX + 8], tmp[PATH_MAX + 64], detail[PATH_MAX + 128];

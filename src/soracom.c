@@ -11,31 +11,31 @@
 #include "redact.h"
 #include "util.h"
 
-#define MAX_ATTEMPTS 6          /* per call, counting every retry */
-#define MAX_RATE_WAIT_S 60      /* cap on a 429's advised wait */
+#define MAX_ATTEMPTS      6      /* per call, counting every retry */
+#define MAX_RATE_WAIT_S   60     /* cap on a 429's advised wait */
 #define REFRESH_MARGIN_MS 600000 /* re-authenticate this long before the token expires */
-#define API_TIMEOUT_MS 30000L
+#define API_TIMEOUT_MS    30000L
 
 struct soracom {
-    struct loop *loop;               /* where requests run */
-    const struct config *cfg;        /* AuthKey, endpoint, token lifetime */
-    char *base;                      /* endpoint + "/v1" */
-    char *api_key;                   /* X-Soracom-API-Key of the session, or NULL */
-    char *token;                     /* X-Soracom-Token of the session, or NULL */
-    char *operator_id;               /* operator the key belongs to */
-    int64_t token_expires_mono;      /* when the token stops working (monotonic ms) */
-    int generation;                  /* bumped for every new token */
-    bool authenticating;             /* an /auth request is in flight or waiting to retry */
-    bool auth_fatal;                 /* the AuthKey was rejected: no call can succeed */
-    char auth_error[512];            /* why authentication failed */
-    struct http_req auth_req;        /* the /auth request */
-    char *auth_body;                 /* its JSON body (holds the secret; wiped after use) */
-    int auth_attempts;               /* attempts of the current authentication */
-    struct timer auth_timer;         /* retry timer for /auth */
-    struct soracom_call *waiters;    /* calls waiting for a token (singly linked) */
-    long auth_count;                 /* /auth requests sent */
-    long request_count;              /* API requests answered or failed, /auth included */
-    uint64_t rng;                    /* jitter state */
+    struct loop *loop;            /* where requests run */
+    const struct config *cfg;     /* AuthKey, endpoint, token lifetime */
+    char *base;                   /* endpoint + "/v1" */
+    char *api_key;                /* X-Soracom-API-Key of the session, or NULL */
+    char *token;                  /* X-Soracom-Token of the session, or NULL */
+    char *operator_id;            /* operator the key belongs to */
+    int64_t token_expires_mono;   /* when the token stops working (monotonic ms) */
+    int generation;               /* bumped for every new token */
+    bool authenticating;          /* an /auth request is in flight or waiting to retry */
+    bool auth_fatal;              /* the AuthKey was rejected: no call can succeed */
+    char auth_error[512];         /* why authentication failed */
+    struct http_req auth_req;     /* the /auth request */
+    char *auth_body;              /* its JSON body (holds the secret; wiped after use) */
+    int auth_attempts;            /* attempts of the current authentication */
+    struct timer auth_timer;      /* retry timer for /auth */
+    struct soracom_call *waiters; /* calls waiting for a token (singly linked) */
+    long auth_count;              /* /auth requests sent */
+    long request_count;           /* API requests answered or failed, /auth included */
+    uint64_t rng;                 /* jitter state */
 };
 
 static void dispatch(struct soracom_call *call);
@@ -132,8 +132,7 @@ describe_error(const struct http_req *req, char *out, size_t outlen)
         msg = json_string_value(json_object_get(src, "message"));
     }
     if (code || msg)
-        snprintf(out, outlen, "HTTP %ld %s: %.200s", req->status, code ? code : "",
-                 msg ? msg : "");
+        snprintf(out, outlen, "HTTP %ld %s: %.200s", req->status, code ? code : "", msg ? msg : "");
     else
         snprintf(out, outlen, "HTTP %ld", req->status);
     json_decref(j);
@@ -196,8 +195,8 @@ auth_done(struct http_req *req, void *arg)
             sc->generation++;
             sc->token_expires_mono = time_mono_ms() + sc->cfg->token_timeout_s * 1000;
             sc->authenticating = false;
-            log_info("SORACOM: authenticated as operator %s (token valid %llds)",
-                     sc->operator_id, (long long)sc->cfg->token_timeout_s);
+            log_info("SORACOM: authenticated as operator %s (token valid %llds)", sc->operator_id,
+                     (long long)sc->cfg->token_timeout_s);
             json_decref(j);
             http_req_clear(req);
             finish_waiters(sc, true);
@@ -206,8 +205,8 @@ auth_done(struct http_req *req, void *arg)
         json_decref(j);
         snprintf(sc->auth_error, sizeof(sc->auth_error),
                  "SORACOM authentication answered without apiKey/token");
-    } else if (req->result == HTTP_OK && (req->status == 400 || req->status == 401 ||
-                                          req->status == 403)) {
+    } else if (req->result == HTTP_OK &&
+               (req->status == 400 || req->status == 401 || req->status == 403)) {
         describe_error(req, what, sizeof(what));
         snprintf(sc->auth_error, sizeof(sc->auth_error),
                  "SORACOM rejected the AuthKey (%s): check that SORACOM_AUTH_KEY_ID and "
@@ -235,8 +234,8 @@ auth_done(struct http_req *req, void *arg)
             loop_timer_set(sc->loop, &sc->auth_timer, wait, auth_retry, sc);
             return;
         }
-        snprintf(sc->auth_error, sizeof(sc->auth_error),
-                 "SORACOM authentication failed at %s: %s", sc->cfg->api_endpoint, what);
+        snprintf(sc->auth_error, sizeof(sc->auth_error), "SORACOM authentication failed at %s: %s",
+                 sc->cfg->api_endpoint, what);
     }
     log_error("%s", sc->auth_error);
     sc->authenticating = false;
@@ -252,9 +251,9 @@ start_auth(struct soracom *sc)
         return;
     sc->authenticating = true;
     sc->auth_attempts++;
-    json_t *j = json_pack("{s:s, s:s, s:I}", "authKeyId", sc->cfg->auth_key_id, "authKey",
-                          sc->cfg->auth_key, "tokenTimeoutSeconds",
-                          (json_int_t)sc->cfg->token_timeout_s);
+    json_t *j =
+        json_pack("{s:s, s:s, s:I}", "authKeyId", sc->cfg->auth_key_id, "authKey",
+                  sc->cfg->auth_key, "tokenTimeoutSeconds", (json_int_t)sc->cfg->token_timeout_s);
     wipe_free(sc->auth_body);
     sc->auth_body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -271,8 +270,7 @@ start_auth(struct soracom *sc)
     req->arg = sc;
     log_debug("SORACOM: authenticating with AuthKey %.10s...", sc->cfg->auth_key_id);
     if (http_start(sc->loop, req) < 0) {
-        snprintf(sc->auth_error, sizeof(sc->auth_error), "SORACOM authentication: %s",
-                 req->error);
+        snprintf(sc->auth_error, sizeof(sc->auth_error), "SORACOM authentication: %s", req->error);
         sc->authenticating = false;
         finish_waiters(sc, false);
     }
@@ -287,8 +285,7 @@ finish(struct soracom_call *call, enum soracom_outcome outcome)
     call->done(call, call->arg);
 }
 
-static void
-retry_later(struct soracom_call *call, int64_t wait_ms);
+static void retry_later(struct soracom_call *call, int64_t wait_ms);
 
 static void
 on_answer(struct http_req *req, void *arg)
@@ -512,9 +509,12 @@ soracom_export_status_parse(const char *s)
         const char *text;
         enum soracom_export_status st;
     } map[] = {
-        {"initializing", SORACOM_EXPORT_INITIALIZING}, {"processing", SORACOM_EXPORT_PROCESSING},
-        {"retrying", SORACOM_EXPORT_RETRYING},         {"completed", SORACOM_EXPORT_COMPLETED},
-        {"failed", SORACOM_EXPORT_FAILED},             {"limitExceeded", SORACOM_EXPORT_LIMIT_EXCEEDED},
+        {"initializing", SORACOM_EXPORT_INITIALIZING},
+        {"processing", SORACOM_EXPORT_PROCESSING},
+        {"retrying", SORACOM_EXPORT_RETRYING},
+        {"completed", SORACOM_EXPORT_COMPLETED},
+        {"failed", SORACOM_EXPORT_FAILED},
+        {"limitExceeded", SORACOM_EXPORT_LIMIT_EXCEEDED},
         {"expired", SORACOM_EXPORT_EXPIRED},
     };
     for (size_t i = 0; s && i < ARRAY_LEN(map); i++)
@@ -551,7 +551,8 @@ soracom_export_parse(const json_t *j, struct soracom_export *out, char *err, siz
     if (exp && json_is_integer(exp))
         out->expiry_time = json_integer_value(exp);
     if (out->status == SORACOM_EXPORT_COMPLETED &&
-        (!out->url || !(str_starts_with(out->url, "https://") || str_starts_with(out->url, "http://")))) {
+        (!out->url ||
+         !(str_starts_with(out->url, "https://") || str_starts_with(out->url, "http://")))) {
         snprintf(err, errlen, "completed export has no usable url");
         return -1;
     }

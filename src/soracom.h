@@ -32,12 +32,12 @@ struct soracom_call {
 
     /* Results, valid in done. */
     enum soracom_outcome outcome;
-    long status;               /* HTTP status when outcome is SORACOM_OK */
-    json_t *json;              /* parsed 2xx body (owned by the call), or NULL */
-    char error[512];           /* what went wrong, secret-free, when not a 2xx */
-    char next_key[256];        /* x-soracom-next-key of a paged list, or "" */
-    int64_t first_sent_ms;     /* wall clock when the first attempt started */
-    int64_t last_answer_ms;    /* wall clock when the last attempt ended */
+    long status;            /* HTTP status when outcome is SORACOM_OK */
+    json_t *json;           /* parsed 2xx body (owned by the call), or NULL */
+    char error[512];        /* what went wrong, secret-free, when not a 2xx */
+    char next_key[256];     /* x-soracom-next-key of a paged list, or "" */
+    int64_t first_sent_ms;  /* wall clock when the first attempt started */
+    int64_t last_answer_ms; /* wall clock when the last attempt ended */
 
     /* Private. */
     struct http_req req;

@@ -39,7 +39,8 @@ expand_date(const char *pat, size_t n, const struct tm *tm, int ms, struct buf *
         }
         size_t k;
         for (k = 0; k < ARRAY_LEN(parts); k++)
-            if (strlen(parts[k].pat) <= n - i && strncmp(pat + i, parts[k].pat, strlen(parts[k].pat)) == 0)
+            if (strlen(parts[k].pat) <= n - i &&
+                strncmp(pat + i, parts[k].pat, strlen(parts[k].pat)) == 0)
                 break;
         if (k == ARRAY_LEN(parts)) {
             snprintf(err, errlen,
@@ -50,13 +51,27 @@ expand_date(const char *pat, size_t n, const struct tm *tm, int ms, struct buf *
         }
         int v;
         switch (parts[k].pat[0]) {
-        case 'y': v = strlen(parts[k].pat) == 4 ? tm->tm_year + 1900 : (tm->tm_year + 1900) % 100; break;
-        case 'S': v = ms; break;
-        case 'M': v = tm->tm_mon + 1; break;
-        case 'd': v = tm->tm_mday; break;
-        case 'H': v = tm->tm_hour; break;
-        case 'm': v = tm->tm_min; break;
-        default: v = tm->tm_sec; break;
+        case 'y':
+            v = strlen(parts[k].pat) == 4 ? tm->tm_year + 1900 : (tm->tm_year + 1900) % 100;
+            break;
+        case 'S':
+            v = ms;
+            break;
+        case 'M':
+            v = tm->tm_mon + 1;
+            break;
+        case 'd':
+            v = tm->tm_mday;
+            break;
+        case 'H':
+            v = tm->tm_hour;
+            break;
+        case 'm':
+            v = tm->tm_min;
+            break;
+        default:
+            v = tm->tm_sec;
+            break;
         }
         char num[16];
         int len = snprintf(num, sizeof(num), parts[k].fmt, v);
@@ -154,8 +169,9 @@ template_compile(const char *text, struct path_template *out, char *err, size_t 
         goto out;
     }
     if (b.data[0] == '/' || b.data[b.len - 1] == '/') {
-        snprintf(err, errlen, "must be a relative path that names a file (no leading or "
-                              "trailing '/')");
+        snprintf(err, errlen,
+                 "must be a relative path that names a file (no leading or "
+                 "trailing '/')");
         goto out;
     }
     for (char *seg = b.data; seg;) {

@@ -6,20 +6,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TEMPLATE_DEFAULT "{yyyy}/{MM}/{dd}/{device_id}/soracam_{yyyyMMdd}_{HHmmss}_{SSS}.jpg"
+#define TEMPLATE_DEFAULT   "{yyyy}/{MM}/{dd}/{device_id}/soracam_{yyyyMMdd}_{HHmmss}_{SSS}.jpg"
 #define TEMPLATE_REFERENCE "{yyyy}/{MM}/{dd}/soracam_{yyyyMMdd}_{HHmmss}_{SSS}.jpg"
 
 /* The zone object names are written in. */
 struct template_zone {
-    char name[64];  /* as configured: "UTC", "Asia/Tokyo", "+09:00" */
-    bool utc;       /* UTC: no conversion */
-    bool fixed;     /* a fixed offset from UTC */
-    int offset_s;   /* the fixed offset in seconds east of UTC */
+    char name[64]; /* as configured: "UTC", "Asia/Tokyo", "+09:00" */
+    bool utc;      /* UTC: no conversion */
+    bool fixed;    /* a fixed offset from UTC */
+    int offset_s;  /* the fixed offset in seconds east of UTC */
 };
 
 struct path_template {
-    char *text;        /* the template as given */
-    bool has_device;   /* mentions {device_id} */
+    char *text;      /* the template as given */
+    bool has_device; /* mentions {device_id} */
 };
 
 /* Parses a zone: "UTC", a fixed offset "+09:00" / "UTC+9" / "-05:30", or an IANA name
@@ -33,8 +33,8 @@ int template_zone_parse(const char *s, struct template_zone *out, char *err, siz
 int template_compile(const char *text, struct path_template *out, char *err, size_t errlen);
 
 /* Renders the object path for one camera and slot. Returns 0, or -1 if it does not fit. */
-int template_render(const struct path_template *t, const struct template_zone *z,
-                    int64_t slot_ms, const char *device_id, char *out, size_t outlen);
+int template_render(const struct path_template *t, const struct template_zone *z, int64_t slot_ms,
+                    const char *device_id, char *out, size_t outlen);
 
 /* Frees the template's text; NULL-safe. */
 void template_free(struct path_template *t);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UNUSED(x) ((void)(x))
+#define UNUSED(x)    ((void)(x))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A growable byte buffer with a mandatory maximum size. */
