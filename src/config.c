@@ -36,6 +36,10 @@ enum {
     O_CA,
     O_LOG_LEVEL,
     O_LOG_FORMAT,
+    O_LISTEN,
+    O_FUNCTION_NAME,
+    O_HANDLER_PORT,
+    O_GRACE,
     O_COUNT
 };
 
@@ -80,6 +84,14 @@ const struct config_opt config_opts[] = {
                      "debug, info, warn or error"},
     [O_LOG_FORMAT] = {"SORACAM_LOG_FORMAT", "log-format", "text|json", "text",
                       "log line format (json for Application Insights / Log Analytics)"},
+    [O_LISTEN] = {"SORACAM_LISTEN", "listen", "ADDR:PORT", NULL,
+                  "daemon: serve /healthz and /metrics here (e.g. 127.0.0.1:9464)"},
+    [O_FUNCTION_NAME] = {"SORACAM_FUNCTION_NAME", "function-name", "NAME", "SoraCamFunction",
+                         "serve: the timer function's name (its folder in the Function App)"},
+    [O_HANDLER_PORT] = {"FUNCTIONS_CUSTOMHANDLER_PORT", "port", "PORT", NULL,
+                        "serve: port to listen on 127.0.0.1 (set by the Functions host)"},
+    [O_GRACE] = {"SORACAM_SHUTDOWN_GRACE", "shutdown-grace", "DURATION", "30s",
+                 "daemon: on SIGTERM, let captures in flight finish for up to this long"},
 };
 const size_t config_nopts = O_COUNT;
 
@@ -242,6 +254,35 @@ check_template_slots(struct config *cfg, struct problems *p)
 }
 
 int
+config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    if (!colon || colon == s || (size_t)(colon - s) >= 16)
+        return -1;
+    char addr[16];
+    memcpy(addr, s, (size_t)(colon - s));
+    addr[colon - s] = '\0';
+    int parts[4], n = 0;
+    char tail;
+    if (sscanf(addr, "%d.%d.%d.%d%n%c", &parts[0], &parts[1], &parts[2], &parts[3], &n, &tail) !=
+            4 ||
+        n != (int)strlen(addr))
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if (parts[i] < 0 || parts[i] > 255)
+            return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (!isdigit((unsigned char)colon[1]) || *end || p < 1 || p > 65535)
+        return -1;
+    if (host)
+        snprintf(host, hostlen, "%s", addr);
+    if (port)
+        *port = (int)p;
+    return 0;
+}
+
+int
 config_load(struct config *cfg, const char *const *overrides, FILE *errs)
 {
     const char *v[O_COUNT];
@@ -393,6 +434,32 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     if (v[O_IN_FLIGHT])
         load_int(&p, O_IN_FLIGHT, v[O_IN_FLIGHT], 1, 10000, &inflight);
     cfg->max_in_flight = (long)inflight;
+    if (v[O_LISTEN]) {
+        cfg->listen = xstrdup(v[O_LISTEN]);
+        if (config_parse_listen(v[O_LISTEN], NULL, 0, NULL) < 0)
+            problem(&p, O_LISTEN,
+                    "'%s' is not ADDRESS:PORT with an IPv4 address, e.g. 127.0.0.1:9464 (use "
+                    "0.0.0.0:9464 to accept other hosts)",
+                    v[O_LISTEN]);
+    }
+    cfg->function_name = xstrdup(v[O_FUNCTION_NAME] ? v[O_FUNCTION_NAME] : "SoraCamFunction");
+    for (const char *q = cfg->function_name; *q || q == cfg->function_name; q++) {
+        if (!*q || !(isalnum((unsigned char)*q) || *q == '_' || *q == '-')) {
+            problem(&p, O_FUNCTION_NAME,
+                    "'%s' is not a function name: letters, digits, '_' and '-' (the folder "
+                    "holding function.json)",
+                    cfg->function_name);
+            break;
+        }
+    }
+    if (v[O_HANDLER_PORT]) {
+        int64_t port = 0;
+        load_int(&p, O_HANDLER_PORT, v[O_HANDLER_PORT], 1, 65535, &port);
+        cfg->handler_port = (int)port;
+    }
+    cfg->shutdown_grace_ms = 30000;
+    if (v[O_GRACE])
+        load_duration(&p, O_GRACE, v[O_GRACE], 0, 600000, &cfg->shutdown_grace_ms);
     if (v[O_CA]) {
         if (access(v[O_CA], R_OK) != 0)
             problem(&p, O_CA,
@@ -447,6 +514,9 @@ config_print(const struct config *cfg, FILE *out)
     fprintf(out, "  %-34s %lld\n", "SORACAM_TOKEN_TIMEOUT", (long long)cfg->token_timeout_s);
     fprintf(out, "  %-34s %ld\n", "SORACAM_MAX_IN_FLIGHT", cfg->max_in_flight);
     fprintf(out, "  %-34s %s\n", "SORACAM_CA_FILE", cfg->ca_file ? cfg->ca_file : "(system)");
+    fprintf(out, "  %-34s %s\n", "SORACAM_LISTEN", cfg->listen ? cfg->listen : "(off)");
+    fprintf(out, "  %-34s %s\n", "SORACAM_FUNCTION_NAME", cfg->function_name);
+    fprintf(out, "  %-34s %lldms\n", "SORACAM_SHUTDOWN_GRACE", (long long)cfg->shutdown_grace_ms);
 }
 
 void
@@ -473,5 +543,7 @@ config_free(struct config *cfg)
     template_free(&cfg->tmpl);
     free(cfg->schedule_text);
     free(cfg->ca_file);
+    free(cfg->listen);
+    free(cfg->function_name);
     memset(cfg, 0, sizeof(*cfg));
 }

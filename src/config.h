@@ -38,6 +38,10 @@ struct config {
     char *ca_file;             /* CA bundle to trust instead of the system's, or NULL */
     enum log_level log_level;  /* minimum level logged */
     bool log_json;             /* JSON lines instead of text */
+    char *listen;              /* daemon health/metrics address "ip:port", or NULL */
+    char *function_name;       /* serve: the timer function's name */
+    int handler_port;          /* serve: FUNCTIONS_CUSTOMHANDLER_PORT, 0 when unset */
+    int64_t shutdown_grace_ms; /* daemon: how long in-flight captures may finish */
 };
 
 /* One setting: its environment variable, its flag, and how to describe it. */
@@ -60,6 +64,12 @@ int config_flag_index(const char *name);
  * each problem is written to errs as one line naming the variable and a valid value.
  * No network request is made. */
 int config_load(struct config *cfg, const char *const *overrides, FILE *errs);
+
+/* Parses "a.b.c.d:port" into host (if not NULL) and *port (if not NULL). Returns 0 or -1. */
+int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
+
+/* Parses "a.b.c.d:port" into host (if not NULL) and *port (if not NULL). Returns 0 or -1. */
+int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 
 /* Writes the effective configuration with secrets masked. */
 void config_print(const struct config *cfg, FILE *out);
