@@ -14,6 +14,7 @@
 #include "config.h"
 #include "jpeg.h"
 #include "log.h"
+#include "metrics.h"
 #include "redact.h"
 #include "template.h"
 #include "util.h"
@@ -77,6 +78,11 @@ finish(struct capture *cap, enum capture_outcome outcome)
     cap->outcome = outcome;
     cap->elapsed_ms = time_mono_ms() - cap->started_mono;
     time_format_iso(cap->slot_ms, slot, sizeof(slot));
+    metrics_capture(cap->device_id,
+                    outcome == CAPTURE_STORED           ? METRICS_STORED
+                    : outcome == CAPTURE_ALREADY_STORED ? METRICS_ALREADY_STORED
+                                                        : METRICS_FAILED,
+                    cap->elapsed_ms / 1000.0, outcome == CAPTURE_STORED ? cap->bytes : 0);
     switch (outcome) {
     case CAPTURE_STORED: {
         char where[1400];
@@ -276,6 +282,8 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
     snprintf(cap->last_status, sizeof(cap->last_status), "%s", ex->status_text);
     switch (ex->status) {
     case SORACOM_EXPORT_COMPLETED:
+        if (cap->post_answer_ms)
+            metrics_export_wait((time_now_ms() - cap->post_answer_ms) / 1000.0);
         free(cap->url);
         cap->url = xstrdup(ex->url);
         cap->url_expiry_ms = ex->expiry_time;

@@ -168,14 +168,33 @@ add_devices(struct config *cfg, struct problems *p, int opt, const char *list)
     free(copy);
 }
 
-/* True for http URLs whose host is a loopback address. */
+/* True for http URLs whose host is exactly a loopback address: 127.x.x.x, localhost or
+ * [::1], with no user info, optionally a port, then a path or nothing. */
 static bool
 is_loopback_http(const char *url)
 {
+    if (!str_starts_with(url, "http://"))
+        return false;
     const char *h = url + strlen("http://");
-    return str_starts_with(url, "http://") &&
-           (str_starts_with(h, "127.") || str_starts_with(h, "localhost") ||
-            str_starts_with(h, "[::1]"));
+    size_t n = strcspn(h, "/?#");
+    char host[64];
+    if (n == 0 || n >= sizeof(host) || memchr(h, '@', n))
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    char *port = host[0] == '[' ? strchr(host, ']') : host;
+    port = port ? strchr(port, ':') : NULL;
+    if (port) {
+        *port++ = '\0';
+        if (!*port || strspn(port, "0123456789") != strlen(port))
+            return false;
+    }
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+        return true;
+    int a, b, c, d, used = 0;
+    return strspn(host, "0123456789.") == strlen(host) &&
+           sscanf(host, "%d.%d.%d.%d%n", &a, &b, &c, &d, &used) == 4 && used == (int)strlen(host) &&
+           a == 127 && b <= 255 && c <= 255 && d <= 255;
 }
 
 /* Azure's container naming rules: 3-63 of a-z 0-9 '-', starting with a letter or digit, no
@@ -230,7 +249,10 @@ check_template_slots(struct config *cfg, struct problems *p)
         slots[n++] = s * 1000;
     for (size_t j = 0; j < ARRAY_LEN(jumps) && n > 0; j++) {
         int64_t s = schedule_next(&cfg->schedule, t + jumps[j]);
-        if (s >= 0)
+        bool seen = false;
+        for (size_t k = 0; k < n; k++)
+            seen |= slots[k] == s * 1000;
+        if (s >= 0 && !seen)
             slots[n++] = s * 1000;
     }
     char a[1100], b[1100];
@@ -262,6 +284,8 @@ config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
     char addr[16];
     memcpy(addr, s, (size_t)(colon - s));
     addr[colon - s] = '\0';
+    if (strspn(addr, "0123456789.") != strlen(addr))
+        return -1;
     int parts[4], n = 0;
     char tail;
     if (sscanf(addr, "%d.%d.%d.%d%n%c", &parts[0], &parts[1], &parts[2], &parts[3], &n, &tail) !=
@@ -304,8 +328,9 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
         /* The key and SAS inside it are secrets by themselves, too. */
         char *copy = xstrdup(v[O_CONN]), *save = NULL;
         for (char *seg = strtok_r(copy, ";", &save); seg; seg = strtok_r(NULL, ";", &save)) {
+            str_trim(seg);
             char *eq = strchr(seg, '=');
-            if (eq && (strncasecmp(str_trim(seg), "AccountKey", 10) == 0 ||
+            if (eq && (strncasecmp(seg, "AccountKey", 10) == 0 ||
                        strncasecmp(seg, "SharedAccessSignature", 21) == 0))
                 redact_add(str_trim(eq + 1));
         }
@@ -341,8 +366,8 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     /* --device replaces the cameras of the environment rather than adding to them. */
     if (v[O_DEVICE_ID] && !p.from_flag[O_DEVICE_IDS])
         add_devices(cfg, &p, O_DEVICE_ID, v[O_DEVICE_ID]);
-    if (!v[O_DEVICE_IDS] && !v[O_DEVICE_ID])
-        problem(&p, O_DEVICE_ID,
+    if (cfg->ndevices == 0)
+        problem(&p, v[O_DEVICE_IDS] ? O_DEVICE_IDS : O_DEVICE_ID,
                 "no camera configured: set SORACOM_DEVICE_ID=<device id> for one camera or "
                 "SORACOM_DEVICE_IDS=<id>,<id>,... (or --device) for several");
 

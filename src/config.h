@@ -68,9 +68,6 @@ int config_load(struct config *cfg, const char *const *overrides, FILE *errs);
 /* Parses "a.b.c.d:port" into host (if not NULL) and *port (if not NULL). Returns 0 or -1. */
 int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 
-/* Parses "a.b.c.d:port" into host (if not NULL) and *port (if not NULL). Returns 0 or -1. */
-int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
-
 /* Writes the effective configuration with secrets masked. */
 void config_print(const struct config *cfg, FILE *out);
 

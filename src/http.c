@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,19 +18,29 @@
 #define EASY_POOL            64
 
 struct loop {
-    CURLM *multi;             /* all transfers */
-    char *cainfo;             /* CA bundle to trust, or NULL for the system's */
-    long transfers;           /* transfers in flight */
-    long connections;         /* connections opened so far */
-    struct timer **heap;      /* min-heap of armed timers by due time */
-    size_t nheap;             /* timers armed */
-    size_t heap_cap;          /* heap slots allocated */
-    CURL *pool[EASY_POOL];    /* idle easy handles for reuse */
-    size_t npool;             /* handles in pool */
-    volatile int stop;        /* loop_run returns when set */
-    int watch_fd;             /* extra fd to poll, or -1 */
-    void (*watch_fn)(void *); /* called when watch_fd is readable */
-    void *watch_arg;          /* its argument */
+    CURLM *multi;              /* all transfers */
+    char *cainfo;              /* CA bundle to trust, or NULL for the system's */
+    long transfers;            /* transfers in flight */
+    long connections;          /* connections opened so far */
+    struct timer **heap;       /* min-heap of armed timers by due time */
+    size_t nheap;              /* timers armed */
+    size_t heap_cap;           /* heap slots allocated */
+    CURL *pool[EASY_POOL];     /* idle easy handles for reuse */
+    size_t npool;              /* handles in pool */
+    volatile int stop;         /* loop_run returns when set */
+    int watch_fd;              /* extra fd to poll, or -1 */
+    void (*watch_fn)(void *);  /* called when watch_fd is readable */
+    void *watch_arg;           /* its argument */
+    bool persistent;           /* keep running while idle */
+    pthread_mutex_t post_lock; /* guards posts */
+    struct loop_post *posts;   /* work handed over by other threads, newest first */
+};
+
+/* Work another thread asked the loop's thread to do. */
+struct loop_post {
+    void (*fn)(void *);
+    void *arg;
+    struct loop_post *next;
 };
 
 static bool curl_ready; /* curl_global_init has run */
@@ -49,6 +60,7 @@ loop_new(const char *cainfo, long max_connections)
     }
     l->cainfo = cainfo ? xstrdup(cainfo) : NULL;
     l->watch_fd = -1;
+    pthread_mutex_init(&l->post_lock, NULL);
     if (max_connections > 0)
         curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections);
     curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, max_connections > 0 ? max_connections : 64L);
@@ -67,7 +79,54 @@ loop_free(struct loop *l)
         l->heap[i]->slot = 0;
     free(l->heap);
     free(l->cainfo);
+    while (l->posts) {
+        struct loop_post *p = l->posts;
+        l->posts = p->next;
+        free(p);
+    }
+    pthread_mutex_destroy(&l->post_lock);
     free(l);
+}
+
+void
+loop_set_persistent(struct loop *l, bool persistent)
+{
+    l->persistent = persistent;
+}
+
+void
+loop_post(struct loop *l, void (*fn)(void *arg), void *arg)
+{
+    struct loop_post *p = xmalloc(sizeof(*p));
+    p->fn = fn;
+    p->arg = arg;
+    pthread_mutex_lock(&l->post_lock);
+    p->next = l->posts;
+    l->posts = p;
+    pthread_mutex_unlock(&l->post_lock);
+    curl_multi_wakeup(l->multi);
+}
+
+/* Runs the work other threads posted, oldest first. */
+static void
+run_posts(struct loop *l)
+{
+    pthread_mutex_lock(&l->post_lock);
+    struct loop_post *p = l->posts, *rev = NULL;
+    l->posts = NULL;
+    pthread_mutex_unlock(&l->post_lock);
+    while (p) {
+        struct loop_post *next = p->next;
+        p->next = rev;
+        rev = p;
+        p = next;
+    }
+    while (rev) {
+        struct loop_post *next = rev->next;
+        rev->fn(rev->arg);
+        free(rev);
+        rev = next;
+    }
 }
 
 long
@@ -422,7 +481,8 @@ loop_run(struct loop *l)
         curl_multi_perform(l->multi, &running);
         finish_transfers(l);
         run_timers(l);
-        if (l->stop || (l->transfers == 0 && l->nheap == 0))
+        run_posts(l);
+        if (l->stop || (!l->persistent && l->transfers == 0 && l->nheap == 0))
             break;
         long timeout = 1000;
         if (l->nheap) {

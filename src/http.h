@@ -71,6 +71,10 @@ void loop_stop(struct loop *l);
 /* Watches fd for input while running: fn is called when it is readable. One fd at most;
  * -1 removes it. Used for the daemon's signal pipe. */
 void loop_watch_fd(struct loop *l, int fd, void (*fn)(void *arg), void *arg);
+/* Keeps loop_run running while idle (servers), until loop_stop. */
+void loop_set_persistent(struct loop *l, bool persistent);
+/* Runs fn(arg) on the loop's thread soon; safe from any thread (not a signal handler). */
+void loop_post(struct loop *l, void (*fn)(void *arg), void *arg);
 /* Number of connections libcurl opened so far. */
 long loop_connections_opened(const struct loop *l);
 

@@ -70,6 +70,10 @@ jpeg_verify(const unsigned char *data, size_t len, int *width, int *height, char
             have_frame = true;
         }
         if (m == 0xDA) {
+            if (i + seglen > len - 2) {
+                snprintf(err, errlen, "corrupt JPEG (scan header runs into the end marker)");
+                return -1;
+            }
             if (!have_frame) {
                 snprintf(err, errlen, "corrupt JPEG (scan before frame header)");
                 return -1;

@@ -40,6 +40,12 @@ redact_add(const char *secret)
     add_one(secret);
     char *enc = url_encode(secret, NULL);
     add_one(enc);
+    for (char *p = enc; *p; p++) /* the same with lower-case hex digits */
+        if (p[0] == '%' && p[1] && p[2]) {
+            p[1] = (char)tolower((unsigned char)p[1]);
+            p[2] = (char)tolower((unsigned char)p[2]);
+        }
+    add_one(enc);
     free(enc);
 }
 
@@ -150,7 +156,7 @@ redact_scrub(const char *s)
                 const char *stops = c == '=' ? "&;\"', \t\r\n" : c == ':' ? "\"\r\n" : "\"";
                 size_t e = v;
                 while (e < len && !strchr(stops, s[e]))
-                    e++;
+                    e += (c == '"' && s[e] == '\\' && e + 1 < len) ? 2 : 1;
                 if (e > v) {
                     buf_append(&out, REDACTED, sizeof(REDACTED) - 1);
                     i = e;

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "redact.h"
 #include "util.h"
 
@@ -175,6 +176,7 @@ auth_done(struct http_req *req, void *arg)
     char what[512];
     sc->auth_count++;
     sc->request_count++;
+    metrics_soracom_request("auth", req->result == HTTP_OK ? req->status : 0);
     wipe_free(sc->auth_body);
     sc->auth_body = NULL;
     if (req->result == HTTP_OK && req->status == 200) {
@@ -296,6 +298,7 @@ on_answer(struct http_req *req, void *arg)
     char what[512];
     call->last_answer_ms = req->finished_ms;
     sc->request_count++;
+    metrics_soracom_request(call->op, req->result == HTTP_OK ? req->status : 0);
 
     if (req->result == HTTP_OK) {
         call->status = req->status;
@@ -543,6 +546,8 @@ soracom_export_parse(const json_t *j, struct soracom_export *out, char *err, siz
     out->status = soracom_export_status_parse(out->status_text);
     json_t *url = json_object_get(j, "url");
     json_t *exp = json_object_get(j, "expiryTime");
+    if (json_is_null(url))
+        url = NULL;
     if (url && !json_is_string(url)) {
         snprintf(err, errlen, "export info has a non-string url");
         return -1;

@@ -195,7 +195,7 @@ int
 template_render(const struct path_template *t, const struct template_zone *z, int64_t slot_ms,
                 const char *device_id, char *out, size_t outlen)
 {
-    struct buf b = {.max = outlen ? outlen - 1 : 0};
+    struct buf b = {.max = 64 * 1024}; /* far above any template; the fit is checked below */
     struct tm tm;
     int ms;
     char err[160];
