@@ -5,12 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
 #include "config.h"
-#include "http.h"
 #include "log.h"
-#include "sink.h"
-#include "soracom.h"
+#include "service.h"
 #include "util.h"
 
 #define EXIT_CAPTURE_FAILED 1
@@ -29,6 +26,8 @@ usage(FILE *out)
             "\n"
             "commands:\n"
             "  run              capture the most recent schedule slot for every camera, then exit\n"
+            "  daemon           capture every slot of the schedule until SIGTERM (foreground)\n"
+            "  serve            run as an Azure Functions custom handler (timer trigger)\n"
             "  config           print the effective configuration (secrets masked) and exit\n"
             "\n"
             "run options:\n"
@@ -52,135 +51,6 @@ usage(FILE *out)
                  "\n"
                  "exit status: 0 every camera stored (or already stored), 1 some capture failed,\n"
                  "2 configuration error (nothing was sent anywhere).\n");
-}
-
-/* State of one `run`. */
-struct run {
-    struct capture_ctx ctx; /* shared by the captures */
-    struct capture *caps;   /* one per camera */
-    size_t ncaps;           /* cameras */
-    size_t next;            /* next camera to start */
-    size_t active;          /* captures in flight */
-    long stored, already, failed;
-    int64_t slot_ms;          /* the slot captured */
-    struct timer wait;        /* waits for the footage to be exportable */
-    bool prepared;            /* the sink is ready */
-    char prepare_error[1024]; /* why the sink is not ready */
-};
-
-static void start_more(struct run *r);
-
-static void
-capture_done(struct capture *cap, void *arg)
-{
-    struct run *r = arg;
-    r->active--;
-    switch (cap->outcome) {
-    case CAPTURE_STORED:
-        r->stored++;
-        break;
-    case CAPTURE_ALREADY_STORED:
-        r->already++;
-        break;
-    case CAPTURE_FAILED:
-        r->failed++;
-        break;
-    }
-    start_more(r);
-}
-
-static void
-start_more(struct run *r)
-{
-    while (r->next < r->ncaps && r->active < (size_t)r->ctx.cfg->max_in_flight) {
-        size_t i = r->next++;
-        r->active++;
-        capture_start(&r->ctx, &r->caps[i], r->ctx.cfg->devices[i], r->slot_ms, capture_done, r);
-    }
-}
-
-static void
-start_captures(void *arg)
-{
-    start_more(arg);
-}
-
-static void
-prepared(void *arg, enum sink_status st, const char *detail)
-{
-    struct run *r = arg;
-    r->prepared = st == SINK_OK;
-    if (!r->prepared)
-        snprintf(r->prepare_error, sizeof(r->prepare_error), "%s", detail ? detail : "unknown");
-}
-
-static int
-cmd_run(struct config *cfg, bool have_at, int64_t at_ms)
-{
-    int rc = EXIT_CAPTURE_FAILED;
-    struct run r = {0};
-    char err[512], slot[32];
-    struct loop *loop = loop_new(cfg->ca_file, 0);
-    struct sink *sink = NULL;
-    struct soracom *sc = NULL;
-    if (!loop) {
-        log_error("cannot initialise libcurl");
-        return EXIT_CAPTURE_FAILED;
-    }
-    int64_t now = time_now_ms();
-    if (have_at) {
-        r.slot_ms = at_ms;
-    } else {
-        int64_t s = schedule_prev(&cfg->schedule, now / 1000);
-        if (s < 0) {
-            log_error("schedule '%s' has no slot in the past 8 years", cfg->schedule_text);
-            goto out;
-        }
-        r.slot_ms = s * 1000;
-    }
-    time_format_iso(r.slot_ms, slot, sizeof(slot));
-
-    sink = sink_open(cfg, loop, err, sizeof(err));
-    if (!sink) {
-        log_error("storage: %s", err);
-        goto out;
-    }
-    sink->ops->prepare(sink, prepared, &r);
-    loop_run(loop);
-    if (!r.prepared) {
-        log_error("storage is not usable: %s", r.prepare_error);
-        goto out;
-    }
-
-    sc = soracom_new(cfg, loop);
-    capture_ctx_init(&r.ctx, cfg, loop, sc, sink);
-    r.ncaps = cfg->ndevices;
-    r.caps = xcalloc(r.ncaps, sizeof(*r.caps));
-    int64_t ready = r.slot_ms + cfg->capture_delay_ms - time_now_ms();
-    if (ready > 0)
-        log_info("slot %s: waiting %lldms for its footage to become exportable "
-                 "(SORACAM_CAPTURE_DELAY)",
-                 slot, (long long)ready);
-    log_info("capturing slot %s for %zu camera(s)", slot, r.ncaps);
-    loop_timer_set(loop, &r.wait, ready, start_captures, &r);
-    loop_run(loop);
-
-    log_info("run finished: slot %s, %ld stored, %ld already stored, %ld failed, %ld SORACOM "
-             "requests (%ld auth)",
-             slot, r.stored, r.already, r.failed, soracom_request_count(sc),
-             soracom_auth_count(sc));
-    rc = r.failed || r.stored + r.already != (long)r.ncaps ? EXIT_CAPTURE_FAILED : 0;
-out:
-    for (size_t i = 0; i < r.ncaps; i++)
-        capture_clear(&r.caps[i]);
-    free(r.caps);
-    if (r.ctx.known_exports)
-        capture_ctx_free(&r.ctx);
-    soracom_free(sc);
-    if (sink)
-        sink->ops->close(sink);
-    loop_free(loop);
-    return rc;
 }
 
 int
@@ -244,8 +114,17 @@ main(int argc, char **argv)
         goto out;
     }
     const char *cmd = argv[optind];
-    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "config") != 0) {
-        fprintf(stderr, "soracam-lake: unknown command '%s' (commands: run, config)\n", cmd);
+    static const char *const commands[] = {"run", "daemon", "serve", "config"};
+    bool known = false;
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+        known |= strcmp(cmd, commands[i]) == 0;
+    if (!known) {
+        fprintf(stderr,
+                "soracam-lake: unknown command '%s' (commands: run, daemon, serve, config)\n", cmd);
+        goto out;
+    }
+    if (have_at && strcmp(cmd, "run") != 0) {
+        fprintf(stderr, "soracam-lake: --at goes with 'run' only\n");
         goto out;
     }
     if (optind + 1 < argc) {
@@ -264,8 +143,12 @@ main(int argc, char **argv)
     if (strcmp(cmd, "config") == 0) {
         config_print(&cfg, stdout);
         rc = 0;
+    } else if (strcmp(cmd, "daemon") == 0) {
+        rc = service_daemon(&cfg);
+    } else if (strcmp(cmd, "serve") == 0) {
+        rc = service_serve(&cfg);
     } else {
-        rc = cmd_run(&cfg, have_at, at_ms);
+        rc = service_run(&cfg, have_at, at_ms);
     }
 out:
     if (cfg_loaded)

@@ -174,6 +174,7 @@ footage_ready(void *arg)
 {
     struct runner_batch *b = arg;
     remove_waiting(b->runner, b);
+    b->started = true;
     enqueue(b->runner, b);
 }
 
@@ -186,6 +187,7 @@ runner_submit(struct runner *r, struct runner_batch *b, int64_t slot_ms)
     b->stored = b->already = b->failed = 0;
     b->lines = NULL;
     b->nlines = 0;
+    b->started = false;
     memset(&b->wait, 0, sizeof(b->wait));
     if (r->nwaiting == r->waiting_cap) {
         r->waiting_cap = r->waiting_cap ? 2 * r->waiting_cap : 8;

@@ -25,8 +25,9 @@ struct runner_batch {
     size_t nlines;   /* entries in lines */
     void (*done)(struct runner_batch *b, void *arg); /* called once when all have ended */
     void *arg;                                       /* passed to done */
-    struct runner *runner;                           /* private */
-    struct timer wait; /* private: waits for the footage to be exportable */
+    bool started;          /* its captures were queued (false while waiting for footage) */
+    struct runner *runner; /* private */
+    struct timer wait;     /* private: waits for the footage to be exportable */
 };
 
 /* Creates a runner over an event loop, a prepared sink and a SORACOM client. */

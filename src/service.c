@@ -1,0 +1,438 @@
+/* The ways soracam-lake runs: once (run), as a scheduling daemon, and as an Azure Functions
+ * custom handler (serve). Each returns the process exit status.
+ *
+ * The daemon's clock: slot times come from the wall clock and the schedule; the wait until a
+ * slot is due runs on the monotonic clock, re-checked at least every minute, so ticks neither
+ * drift nor fire early when the wall clock is stepped. A slow capture never delays the next
+ * slot: every slot is a batch of its own in the runner. */
+#include "service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "runner.h"
+#include "schedule.h"
+#include "server.h"
+#include "sink.h"
+#include "soracom.h"
+#include "util.h"
+
+#define EXIT_FAILED       1
+#define EXIT_CONFIG       2
+#define RECHECK_MS        60000 /* longest single wait before the wall clock is consulted again */
+#define LATE_TOLERANCE_MS 2000  /* a tick later than this is reported as past due */
+
+/* A batch the daemon owns, linked so shutdown can find those not yet started. */
+struct owned_batch {
+    struct runner_batch b;
+    struct owned_batch *next;
+    struct service *svc;
+    int64_t started_mono;
+};
+
+struct service {
+    const struct config *cfg;    /* settings */
+    struct loop *loop;           /* event loop */
+    struct sink *sink;           /* prepared sink */
+    struct soracom *sc;          /* SORACOM session */
+    struct runner *runner;       /* captures */
+    struct server *server;       /* health/metrics or the custom handler, or NULL */
+    struct timer tick;           /* daemon: next slot */
+    int64_t next_slot_s;         /* daemon: the slot tick waits for */
+    struct owned_batch *batches; /* daemon: batches in progress */
+    bool stopping;               /* a stop signal arrived */
+    struct timer grace;          /* ends the grace period */
+    struct timer drain;          /* serve: polls for invocations to finish while stopping */
+    bool prepared;               /* sink ready */
+    char prepare_error[1024];    /* why not */
+};
+
+static int signal_pipe[2] = {-1, -1}; /* written by the signal handler, read by the loop */
+
+static void
+on_signal(int sig)
+{
+    unsigned char c = (unsigned char)sig;
+    int saved = errno;
+    (void)!write(signal_pipe[1], &c, 1);
+    errno = saved;
+}
+
+/* Routes SIGTERM and SIGINT into the loop through a pipe. Returns 0 or -1. */
+static int
+catch_signals(struct loop *loop, void (*fn)(void *), void *arg)
+{
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    loop_watch_fd(loop, signal_pipe[0], fn, arg);
+    return 0;
+}
+
+static void
+prepared(void *arg, enum sink_status st, const char *detail)
+{
+    struct service *s = arg;
+    s->prepared = st == SINK_OK;
+    if (!s->prepared)
+        snprintf(s->prepare_error, sizeof(s->prepare_error), "%s", detail ? detail : "unknown");
+}
+
+/* Sets up the loop, the sink (prepared), the SORACOM client and the runner. Returns 0, or
+ * -1 after logging why. */
+static int
+service_open(struct service *s, const struct config *cfg)
+{
+    char err[512];
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    s->loop = loop_new(cfg->ca_file, 0);
+    if (!s->loop) {
+        log_error("cannot initialise libcurl");
+        return -1;
+    }
+    s->sink = sink_open(cfg, s->loop, err, sizeof(err));
+    if (!s->sink) {
+        log_error("storage: %s", err);
+        return -1;
+    }
+    s->sink->ops->prepare(s->sink, prepared, s);
+    loop_run(s->loop);
+    if (!s->prepared) {
+        log_error("storage is not usable: %s", s->prepare_error);
+        return -1;
+    }
+    s->sc = soracom_new(cfg, s->loop);
+    s->runner = runner_new(cfg, s->loop, s->sink, s->sc);
+    return 0;
+}
+
+static void
+service_close(struct service *s)
+{
+    server_stop(s->server);
+    runner_free(s->runner);
+    while (s->batches) {
+        struct owned_batch *ob = s->batches;
+        s->batches = ob->next;
+        runner_batch_clear(&ob->b);
+        free(ob);
+    }
+    soracom_free(s->sc);
+    if (s->sink)
+        s->sink->ops->close(s->sink);
+    loop_free(s->loop);
+    if (signal_pipe[0] >= 0) {
+        close(signal_pipe[0]);
+        close(signal_pipe[1]);
+        signal_pipe[0] = signal_pipe[1] = -1;
+    }
+}
+
+/* ---- run ---- */
+
+static void
+run_done(struct runner_batch *b, void *arg)
+{
+    UNUSED(b);
+    UNUSED(arg);
+}
+
+int
+service_run(const struct config *cfg, bool have_at, int64_t at_ms)
+{
+    struct service s;
+    struct runner_batch b = {.done = run_done};
+    char slot[32];
+    int rc = EXIT_FAILED;
+    int64_t slot_ms = at_ms;
+    if (!have_at) {
+        int64_t prev = schedule_prev(&cfg->schedule, time_now_ms() / 1000);
+        if (prev < 0) {
+            log_error("schedule '%s' has no slot in the past 8 years", cfg->schedule_text);
+            return EXIT_FAILED;
+        }
+        slot_ms = prev * 1000;
+    }
+    if (service_open(&s, cfg) < 0)
+        goto out;
+    time_format_iso(slot_ms, slot, sizeof(slot));
+    log_info("capturing slot %s for %zu camera(s)", slot, cfg->ndevices);
+    runner_submit(s.runner, &b, slot_ms);
+    loop_run(s.loop);
+    log_info("run finished: slot %s, %ld stored, %ld already stored, %ld failed, %ld SORACOM "
+             "requests (%ld auth)",
+             slot, b.stored, b.already, b.failed, soracom_request_count(s.sc),
+             soracom_auth_count(s.sc));
+    rc = b.failed || b.stored + b.already != (long)b.total ? EXIT_FAILED : 0;
+    runner_batch_clear(&b);
+out:
+    service_close(&s);
+    return rc;
+}
+
+/* ---- shared shutdown ---- */
+
+static void
+grace_over(void *arg)
+{
+    struct service *s = arg;
+    log_warn("shutdown grace period (%llds) is over with %zu capture(s) unfinished; exiting",
+             (long long)(s->cfg->shutdown_grace_ms / 1000), runner_busy(s->runner));
+    loop_stop(s->loop);
+}
+
+/* Reads the signals that arrived. The first starts a graceful stop; a second ends the
+ * process at once. */
+static void
+signalled(void *arg, void (*begin_stop)(struct service *))
+{
+    struct service *s = arg;
+    unsigned char c;
+    while (read(signal_pipe[0], &c, 1) == 1) {
+        if (s->stopping) {
+            log_warn("second signal (%s): exiting now", c == SIGINT ? "SIGINT" : "SIGTERM");
+            _exit(128 + c);
+        }
+        s->stopping = true;
+        log_info("%s received: taking no new slots; letting %zu capture(s) finish (up to "
+                 "%llds); signal again to exit at once",
+                 c == SIGINT ? "SIGINT" : "SIGTERM", runner_busy(s->runner),
+                 (long long)(s->cfg->shutdown_grace_ms / 1000));
+        begin_stop(s);
+    }
+}
+
+/* ---- daemon ---- */
+
+static void arm_tick(struct service *s);
+
+static void
+daemon_stop_if_idle(struct service *s)
+{
+    if (s->stopping && runner_busy(s->runner) == 0) {
+        log_info("all captures finished; exiting");
+        loop_stop(s->loop);
+    }
+}
+
+static void
+cycle_done(struct runner_batch *b, void *arg)
+{
+    struct owned_batch *ob = arg;
+    struct service *s = ob->svc;
+    char slot[32];
+    time_format_iso(b->slot_ms, slot, sizeof(slot));
+    log_info("cycle for slot %s: %ld stored, %ld already stored, %ld failed (%lldms)", slot,
+             b->stored, b->already, b->failed, (long long)(time_mono_ms() - ob->started_mono));
+    for (struct owned_batch **p = &s->batches; *p; p = &(*p)->next) {
+        if (*p == ob) {
+            *p = ob->next;
+            break;
+        }
+    }
+    runner_batch_clear(b);
+    free(ob);
+    daemon_stop_if_idle(s);
+}
+
+static void
+on_tick(void *arg)
+{
+    struct service *s = arg;
+    const struct config *cfg = s->cfg;
+    int64_t now = time_now_ms();
+    int64_t slot = s->next_slot_s;
+    int64_t due = slot * 1000 + cfg->capture_delay_ms;
+    char when[32];
+    if (now < due) { /* a re-check, or the wall clock moved back */
+        arm_tick(s);
+        return;
+    }
+    time_format_iso(slot * 1000, when, sizeof(when));
+    if (now - due > LATE_TOLERANCE_MS) {
+        log_warn("slot %s is past due by %lldms", when, (long long)(now - due));
+        metrics_past_due();
+    }
+    struct owned_batch *ob = xcalloc(1, sizeof(*ob));
+    ob->svc = s;
+    ob->started_mono = time_mono_ms();
+    ob->b.done = cycle_done;
+    ob->b.arg = ob;
+    ob->next = s->batches;
+    s->batches = ob;
+    runner_submit(s->runner, &ob->b, slot * 1000);
+
+    int64_t next = schedule_next(&cfg->schedule, slot);
+    int64_t latest = schedule_prev(&cfg->schedule, (now - cfg->capture_delay_ms) / 1000);
+    if (next >= 0 && latest > next) {
+        long skipped = 0;
+        for (int64_t t = next; t >= 0 && t < latest && skipped < 100000;
+             t = schedule_next(&cfg->schedule, t))
+            skipped++;
+        log_warn("skipped %ld slot(s) after %s (the process was stalled or the clock jumped); "
+                 "capturing the latest due slot next",
+                 skipped, when);
+        next = latest;
+    }
+    if (next < 0) {
+        log_error("schedule '%s' has no further slot; stopping", cfg->schedule_text);
+        s->stopping = true;
+        daemon_stop_if_idle(s);
+        return;
+    }
+    s->next_slot_s = next;
+    arm_tick(s);
+}
+
+static void
+arm_tick(struct service *s)
+{
+    int64_t wait = s->next_slot_s * 1000 + s->cfg->capture_delay_ms - time_now_ms();
+    if (wait > RECHECK_MS)
+        wait = RECHECK_MS;
+    loop_timer_set(s->loop, &s->tick, wait, on_tick, s);
+}
+
+static void
+daemon_begin_stop(struct service *s)
+{
+    loop_timer_cancel(s->loop, &s->tick);
+    runner_drop_waiting(s->runner);
+    for (struct owned_batch **p = &s->batches; *p;) {
+        struct owned_batch *ob = *p;
+        if (!ob->b.started) {
+            *p = ob->next;
+            free(ob);
+        } else {
+            p = &ob->next;
+        }
+    }
+    loop_timer_set(s->loop, &s->grace, s->cfg->shutdown_grace_ms, grace_over, s);
+    daemon_stop_if_idle(s);
+}
+
+static void
+daemon_signalled(void *arg)
+{
+    signalled(arg, daemon_begin_stop);
+}
+
+int
+service_daemon(const struct config *cfg)
+{
+    struct service s;
+    char err[256], host[32], first[32];
+    int port = 0, rc = EXIT_FAILED;
+    if (service_open(&s, cfg) < 0)
+        goto out;
+    if (catch_signals(s.loop, daemon_signalled, &s) < 0) {
+        log_error("cannot set up signal handling: %s", strerror(errno));
+        goto out;
+    }
+    if (cfg->listen) {
+        config_parse_listen(cfg->listen, host, sizeof(host), &port);
+        s.server = server_start(cfg, s.loop, NULL, host, port, err, sizeof(err));
+        if (!s.server) {
+            log_error("SORACAM_LISTEN: %s", err);
+            goto out;
+        }
+        log_info("health and metrics on http://%s:%d/healthz and /metrics", host,
+                 server_port(s.server));
+    }
+    loop_set_persistent(s.loop, true);
+    int64_t start = (time_now_ms() - cfg->capture_delay_ms) / 1000;
+    s.next_slot_s = schedule_next(&cfg->schedule, start);
+    if (s.next_slot_s < 0) {
+        log_error("schedule '%s' never fires", cfg->schedule_text);
+        goto out;
+    }
+    time_format_iso(s.next_slot_s * 1000, first, sizeof(first));
+    log_info("daemon started: %zu camera(s), schedule '%s', first slot %s", cfg->ndevices,
+             cfg->schedule_text, first);
+    arm_tick(&s);
+    loop_run(s.loop);
+    rc = 0;
+out:
+    service_close(&s);
+    return rc;
+}
+
+/* ---- serve ---- */
+
+static void
+drain_check(void *arg)
+{
+    struct service *s = arg;
+    if (server_in_flight(s->server) == 0 && runner_busy(s->runner) == 0) {
+        log_info("all invocations answered; exiting");
+        loop_stop(s->loop);
+        return;
+    }
+    loop_timer_set(s->loop, &s->drain, 100, drain_check, s);
+}
+
+static void
+serve_begin_stop(struct service *s)
+{
+    loop_timer_set(s->loop, &s->grace, s->cfg->shutdown_grace_ms, grace_over, s);
+    drain_check(s);
+}
+
+static void
+serve_signalled(void *arg)
+{
+    signalled(arg, serve_begin_stop);
+}
+
+int
+service_serve(const struct config *cfg)
+{
+    struct service s;
+    char err[256];
+    int rc = EXIT_FAILED;
+    if (!cfg->handler_port) {
+        fprintf(stderr, "soracam-lake: FUNCTIONS_CUSTOMHANDLER_PORT: is not set: 'serve' is "
+                        "started by the Azure Functions host, which sets it; to try it by hand "
+                        "give --port 7071\n");
+        return EXIT_CONFIG;
+    }
+    if (service_open(&s, cfg) < 0)
+        goto out;
+    if (catch_signals(s.loop, serve_signalled, &s) < 0) {
+        log_error("cannot set up signal handling: %s", strerror(errno));
+        goto out;
+    }
+    s.server =
+        server_start(cfg, s.loop, s.runner, "127.0.0.1", cfg->handler_port, err, sizeof(err));
+    if (!s.server) {
+        log_error("FUNCTIONS_CUSTOMHANDLER_PORT: %s", err);
+        goto out;
+    }
+    log_info("custom handler listening on http://127.0.0.1:%d, function %s, %zu camera(s)",
+             server_port(s.server), cfg->function_name, cfg->ndevices);
+    loop_set_persistent(s.loop, true);
+    loop_run(s.loop);
+    rc = 0;
+    if (server_in_flight(s.server)) {
+        /* libmicrohttpd must not be stopped with requests suspended: leave them to exit. */
+        log_warn("exiting with %d invocation(s) unanswered", server_in_flight(s.server));
+        fflush(NULL);
+        _exit(rc);
+    }
+out:
+    service_close(&s);
+    return rc;
+}
