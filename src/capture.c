@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "config.h"
 #include "jpeg.h"
 #include "log.h"
@@ -20,11 +21,13 @@
 #include "util.h"
 
 #define KNOWN_EXPORTS       4096
-#define MAX_EXPORT_POSTS    3    /* POSTs per slot, only after proof none was accepted */
-#define MAX_LOOKUPS         2    /* export list searches per ambiguous POST */
-#define LOOKUP_WINDOW_MS    5000 /* requestedTime tolerance around our POST */
-#define FIRST_POLL_MS       500
-#define MAX_POLL_MS         4000
+#define MAX_EXPORT_POSTS    3     /* POSTs per slot, only after proof none was accepted */
+#define MAX_LOOKUPS         2     /* export list searches per ambiguous POST */
+#define LOOKUP_WINDOW_MS    5000  /* requestedTime tolerance around our POST */
+#define FIRST_POLL_MS       1000  /* an export is never ready sooner */
+#define DEFAULT_POLL_MS     250   /* then this often, so a ready image is seen quickly */
+#define SLOW_POLL_AFTER_MS  10000 /* an export slower than this is polled less and less often */
+#define MAX_POLL_MS         2000
 #define MAX_DOWNLOADS       4
 #define DOWNLOAD_TIMEOUT_MS 60000L
 #define URL_SAFETY_MS       2000 /* stop using a URL this close to its expiry */
@@ -123,6 +126,7 @@ static void
 stored(void *arg, enum sink_status st, const char *detail)
 {
     struct capture *cap = arg;
+    http_req_clear(&cap->dl); /* the image is no longer needed: keep memory flat */
     if (st == SINK_OK) {
         finish(cap, CAPTURE_STORED);
     } else if (st == SINK_EXISTS) {
@@ -158,6 +162,8 @@ store(struct capture *cap)
     cap->meta[n++] = (struct sink_meta){"width", cap->meta_buf[2]};
     cap->meta[n++] = (struct sink_meta){"height", cap->meta_buf[3]};
     cap->meta[n++] = (struct sink_meta){"writer", "soracam-lake/" SORACAM_VERSION};
+    if (cap->device_name[0])
+        cap->meta[n++] = (struct sink_meta){"device_name", cap->device_name};
     cap->obj.data = (const unsigned char *)cap->dl.resp.data;
     cap->obj.len = cap->bytes;
     md5_digest(cap->obj.data, cap->obj.len, cap->obj.md5);
@@ -268,9 +274,14 @@ poll_later(struct capture *cap)
     int64_t wait = cap->poll_interval_ms;
     if (now + wait > cap->poll_deadline_mono)
         wait = cap->poll_deadline_mono - now;
-    cap->poll_interval_ms = cap->poll_interval_ms * 3 / 2;
-    if (cap->poll_interval_ms > MAX_POLL_MS)
-        cap->poll_interval_ms = MAX_POLL_MS;
+    int64_t regular =
+        cap->ctx->cfg->poll_interval_ms ? cap->ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    if (cap->poll_interval_ms < regular)
+        cap->poll_interval_ms = regular;
+    else if (now - cap->poll_started_mono > SLOW_POLL_AFTER_MS)
+        cap->poll_interval_ms = cap->poll_interval_ms * 5 / 4 > MAX_POLL_MS
+                                    ? (regular > MAX_POLL_MS ? regular : MAX_POLL_MS)
+                                    : cap->poll_interval_ms * 5 / 4;
     loop_timer_set(cap->ctx->loop, &cap->timer, wait, poll_fire, cap);
 }
 
@@ -282,6 +293,8 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
     snprintf(cap->last_status, sizeof(cap->last_status), "%s", ex->status_text);
     switch (ex->status) {
     case SORACOM_EXPORT_COMPLETED:
+        if (cap->ctx->budget)
+            budget_spent(cap->ctx->budget, cap->device_id);
         if (cap->post_answer_ms)
             metrics_export_wait((time_now_ms() - cap->post_answer_ms) / 1000.0);
         free(cap->url);
@@ -290,6 +303,7 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
         download(cap);
         return;
     case SORACOM_EXPORT_FAILED:
+        cap->no_footage = true;
         fail(cap, "SORACOM could not export an image for this moment (status failed): the "
                   "camera may have been offline or asleep, its recording licence may not "
                   "cover the time, or the footage was not yet available");
@@ -353,7 +367,8 @@ track_export(struct capture *cap, const char *export_id)
 {
     snprintf(cap->export_id, sizeof(cap->export_id), "%s", export_id);
     remember_export(cap->ctx, export_id);
-    cap->poll_deadline_mono = time_mono_ms() + cap->ctx->cfg->export_timeout_ms;
+    cap->poll_started_mono = time_mono_ms();
+    cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
     cap->poll_interval_ms = FIRST_POLL_MS;
     log_debug("device=%s: export %s accepted", cap->device_id, export_id);
     poll_later(cap);
@@ -398,8 +413,9 @@ looked_up(struct soracom_call *call, void *arg)
                      cap->device_id, ex.export_id);
             snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex.export_id);
             remember_export(cap->ctx, ex.export_id);
-            cap->poll_deadline_mono = time_mono_ms() + cap->ctx->cfg->export_timeout_ms;
-            cap->poll_interval_ms = FIRST_POLL_MS;
+            cap->poll_started_mono = time_mono_ms();
+            cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
+            cap->poll_interval_ms = DEFAULT_POLL_MS;
             on_export_status(cap, &ex);
             return;
         }
@@ -492,11 +508,26 @@ export_post(struct capture *cap)
 /* ---- check ---- */
 
 static void
+budget_decided(void *arg, bool allowed)
+{
+    struct capture *cap = arg;
+    if (allowed) {
+        export_post(cap);
+        return;
+    }
+    cap->budget_paused = true;
+    fail(cap, "not exported: the camera's export budget is at its reserve "
+              "(SORACAM_BUDGET_RESERVE)");
+}
+
+static void
 checked(void *arg, enum sink_status st, const char *detail)
 {
     struct capture *cap = arg;
     if (st == SINK_EXISTS) {
         finish(cap, CAPTURE_ALREADY_STORED);
+    } else if (st == SINK_ABSENT && cap->ctx->budget) {
+        budget_check(cap->ctx->budget, cap->device_id, budget_decided, cap);
     } else if (st == SINK_ABSENT) {
         export_post(cap);
     } else {
@@ -522,13 +553,20 @@ report_early(void *arg)
 }
 
 void
-capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id, int64_t slot_ms,
-              void (*done)(struct capture *, void *), void *arg)
+capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id,
+              const char *device_name, int64_t slot_ms, void (*done)(struct capture *, void *),
+              void *arg)
 {
     capture_clear(cap);
     memset(cap, 0, sizeof(*cap));
     cap->ctx = ctx;
     snprintf(cap->device_id, sizeof(cap->device_id), "%s", device_id);
+    if (device_name) {
+        /* Metadata travels in HTTP headers: printable ASCII only, the rest URL-encoded. */
+        char *enc = url_encode(device_name, " !#$&'()*+,/:;=?@[]");
+        snprintf(cap->device_name, sizeof(cap->device_name), "%s", enc);
+        free(enc);
+    }
     cap->slot_ms = slot_ms;
     cap->done = done;
     cap->arg = arg;

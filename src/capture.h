@@ -10,6 +10,7 @@
 #include "sink.h"
 #include "soracom.h"
 
+struct budget;
 struct config;
 
 /* What every capture of a process shares. */
@@ -18,6 +19,7 @@ struct capture_ctx {
     struct loop *loop;        /* event loop */
     struct soracom *sc;       /* SORACOM session */
     struct sink *sink;        /* where images go */
+    struct budget *budget;    /* export budget guard, or NULL */
     char **known_exports;     /* export ids this process has seen (ring) */
     size_t known_cap;         /* ring size */
     size_t known_next;        /* next ring slot to overwrite */
@@ -44,7 +46,8 @@ struct capture {
     /* Set by capture_start. */
     struct capture_ctx *ctx;
     char device_id[65];
-    int64_t slot_ms;                              /* the moment to capture (UTC ms) */
+    char device_name[128]; /* camera name for the metadata, URL-encoded UTF-8, or "" */
+    int64_t slot_ms;       /* the moment to capture (UTC ms) */
     void (*done)(struct capture *cap, void *arg); /* called once at the end */
     void *arg;
 
@@ -57,10 +60,13 @@ struct capture {
     int width, height;   /* image dimensions */
     int64_t elapsed_ms;  /* from start to done */
     int export_posts;    /* export requests sent (billing-relevant) */
+    bool no_footage;     /* SORACOM had no image for the moment (failed / time rejected) */
+    bool budget_paused;  /* not exported: the camera's export budget reserve was reached */
 
     /* Private. */
     enum capture_state state;
     int64_t started_mono;
+    int64_t poll_started_mono;
     int64_t poll_deadline_mono;
     int64_t poll_interval_ms;
     char last_status[32];
@@ -73,7 +79,7 @@ struct capture {
     struct http_req dl;
     struct timer timer;
     struct sink_object obj;
-    struct sink_meta meta[10];
+    struct sink_meta meta[11];
     char meta_buf[6][64];
 };
 
@@ -83,9 +89,11 @@ void capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct 
 /* Frees what ctx holds (not the loop, client or sink). */
 void capture_ctx_free(struct capture_ctx *ctx);
 
-/* Starts capturing device's image at slot_ms; done runs from the loop when it ends. */
+/* Starts capturing device's image at slot_ms; done runs from the loop when it ends.
+ * device_name (may be NULL) goes into the metadata. */
 void capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id,
-                   int64_t slot_ms, void (*done)(struct capture *, void *), void *arg);
+                   const char *device_name, int64_t slot_ms, void (*done)(struct capture *, void *),
+                   void *arg);
 /* Abandons a capture in flight; done is not called. */
 void capture_cancel(struct capture *cap);
 /* Frees what a finished capture holds. */

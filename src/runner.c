@@ -1,5 +1,6 @@
-/* The runner: captures every camera for a slot (a batch), many batches at once if need be,
- * with a bounded number of captures in flight. Shared by run, daemon and serve. */
+/* The runner: captures (camera, slot) targets in batches, many batches at once if need be,
+ * with a bounded number of captures in flight; a target already in flight is not started
+ * twice. Shared by run, daemon, serve and backfill. */
 #include "runner.h"
 
 #include <stdio.h>
@@ -8,47 +9,115 @@
 
 #include "capture.h"
 #include "config.h"
+#include "devices.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
+#define DEFAULT_IN_FLIGHT 1000
+#define KEY_BUCKETS       4096
+
 /* A capture waiting for a free place. */
 struct runner_job {
     struct runner_batch *batch;
-    size_t device;
+    size_t target; /* index into batch->targets */
 };
 
 /* A place for one capture in flight. */
-struct runner_slot {
+struct runner_place {
     struct capture cap;         /* the capture */
     struct runner_batch *batch; /* the batch it belongs to, or NULL when free */
     struct runner *runner;      /* back pointer */
+    int64_t slot_ms;            /* its key, for the in-flight set */
+};
+
+/* A (device, slot) being captured or queued. */
+struct runner_key {
+    char device[65];
+    int64_t slot_ms;
+    struct runner_key *next;
 };
 
 struct runner {
-    const struct config *cfg;      /* cameras and limits */
-    struct loop *loop;             /* event loop */
-    struct capture_ctx ctx;        /* shared by every capture */
-    struct runner_slot *slots;     /* max_in_flight places */
-    size_t nslots;                 /* places */
-    size_t active;                 /* places in use */
-    struct runner_job *queue;      /* jobs waiting, from head */
-    size_t qhead, qlen, qcap;      /* queue window and capacity */
-    struct runner_batch **waiting; /* batches waiting for their footage */
-    size_t nwaiting, waiting_cap;  /* entries and capacity */
+    const struct config *cfg;             /* limits */
+    struct loop *loop;                    /* event loop */
+    struct capture_ctx ctx;               /* shared by every capture */
+    struct runner_place *places;          /* capture places */
+    size_t nplaces;                       /* places */
+    size_t *free_places;                  /* stack of free place indexes */
+    size_t nfree;                         /* entries on it */
+    struct runner_job *queue;             /* jobs waiting, from head */
+    size_t qhead, qlen, qcap;             /* queue window and capacity */
+    struct runner_batch **waiting;        /* batches waiting for their footage */
+    size_t nwaiting, waiting_cap;         /* entries and capacity */
+    struct camera *cams;                  /* cameras of runner_submit */
+    size_t ncams;                         /* entries in cams */
+    struct runner_key *keys[KEY_BUCKETS]; /* targets in flight or queued */
 };
 
+static size_t
+key_bucket(const char *device, int64_t slot_ms)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = device; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ (uint64_t)slot_ms) * 1099511628211ULL;
+    return (size_t)(h % KEY_BUCKETS);
+}
+
+bool
+runner_in_flight(const struct runner *r, const char *device, int64_t slot_ms)
+{
+    for (const struct runner_key *k = r->keys[key_bucket(device, slot_ms)]; k; k = k->next)
+        if (k->slot_ms == slot_ms && strcmp(k->device, device) == 0)
+            return true;
+    return false;
+}
+
+static void
+key_add(struct runner *r, const char *device, int64_t slot_ms)
+{
+    struct runner_key *k = xcalloc(1, sizeof(*k));
+    size_t b = key_bucket(device, slot_ms);
+    snprintf(k->device, sizeof(k->device), "%s", device);
+    k->slot_ms = slot_ms;
+    k->next = r->keys[b];
+    r->keys[b] = k;
+}
+
+static void
+key_remove(struct runner *r, const char *device, int64_t slot_ms)
+{
+    for (struct runner_key **p = &r->keys[key_bucket(device, slot_ms)]; *p; p = &(*p)->next) {
+        if ((*p)->slot_ms == slot_ms && strcmp((*p)->device, device) == 0) {
+            struct runner_key *k = *p;
+            *p = k->next;
+            free(k);
+            return;
+        }
+    }
+}
+
 struct runner *
-runner_new(const struct config *cfg, struct loop *loop, struct sink *sink, struct soracom *sc)
+runner_new(const struct config *cfg, struct loop *loop, struct sink *sink, struct soracom *sc,
+           struct budget *budget)
 {
     struct runner *r = xcalloc(1, sizeof(*r));
     r->cfg = cfg;
     r->loop = loop;
     capture_ctx_init(&r->ctx, cfg, loop, sc, sink);
-    r->nslots = (size_t)cfg->max_in_flight;
-    r->slots = xcalloc(r->nslots, sizeof(*r->slots));
-    for (size_t i = 0; i < r->nslots; i++)
-        r->slots[i].runner = r;
+    r->ctx.budget = budget;
+    r->nplaces = cfg->max_in_flight > 0 ? (size_t)cfg->max_in_flight : DEFAULT_IN_FLIGHT;
+    r->places = xcalloc(r->nplaces, sizeof(*r->places));
+    r->free_places = xcalloc(r->nplaces, sizeof(size_t));
+    for (size_t i = 0; i < r->nplaces; i++) {
+        r->places[i].runner = r;
+        r->free_places[r->nfree++] = r->nplaces - 1 - i;
+    }
+    r->ncams = cfg->ndevices;
+    r->cams = xcalloc(r->ncams ? r->ncams : 1, sizeof(*r->cams));
+    for (size_t i = 0; i < r->ncams; i++)
+        snprintf(r->cams[i].id, sizeof(r->cams[i].id), "%s", cfg->devices[i]);
     return r;
 }
 
@@ -57,20 +126,51 @@ runner_free(struct runner *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->nslots; i++)
-        capture_clear(&r->slots[i].cap);
+    for (size_t i = 0; i < r->nplaces; i++)
+        capture_clear(&r->places[i].cap);
     runner_drop_waiting(r);
-    free(r->slots);
+    for (size_t b = 0; b < KEY_BUCKETS; b++) {
+        while (r->keys[b]) {
+            struct runner_key *k = r->keys[b];
+            r->keys[b] = k->next;
+            free(k);
+        }
+    }
+    free(r->places);
+    free(r->free_places);
     free(r->queue);
     free(r->waiting);
+    free(r->cams);
     capture_ctx_free(&r->ctx);
     free(r);
+}
+
+void
+runner_set_cameras(struct runner *r, const struct camera *cams, size_t n)
+{
+    free(r->cams);
+    r->cams = xcalloc(n ? n : 1, sizeof(*r->cams));
+    memcpy(r->cams, cams, n * sizeof(*cams));
+    r->ncams = n;
+}
+
+struct soracom *
+runner_soracom(const struct runner *r)
+{
+    return r->ctx.sc;
+}
+
+const struct camera *
+runner_cameras(const struct runner *r, size_t *n)
+{
+    *n = r->ncams;
+    return r->cams;
 }
 
 size_t
 runner_busy(const struct runner *r)
 {
-    return r->active + r->qlen + r->nwaiting;
+    return (r->nplaces - r->nfree) + r->qlen + r->nwaiting;
 }
 
 void
@@ -81,41 +181,66 @@ runner_batch_clear(struct runner_batch *b)
     free(b->lines);
     b->lines = NULL;
     b->nlines = 0;
+    if (b->targets) {
+        for (size_t i = 0; i < b->total; i++) {
+            free((char *)b->targets[i].device);
+            free((char *)b->targets[i].name);
+        }
+        free(b->targets);
+        b->targets = NULL;
+    }
 }
 
 static void start_jobs(struct runner *r);
 
-/* Records one finished capture in its batch; ends the batch when it was the last. */
 static void
-capture_done(struct capture *cap, void *arg)
+add_line(struct runner_batch *b, char *line)
 {
-    struct runner_slot *slot = arg;
-    struct runner *r = slot->runner;
-    struct runner_batch *b = slot->batch;
-    char *line;
-    switch (cap->outcome) {
-    case CAPTURE_STORED:
-        b->stored++;
-        line = xasprintf("%s: stored %s (%zu bytes, %lld ms)", cap->device_id, cap->path,
-                         cap->bytes, (long long)cap->elapsed_ms);
-        break;
-    case CAPTURE_ALREADY_STORED:
-        b->already++;
-        line = xasprintf("%s: already stored %s", cap->device_id, cap->path);
-        break;
-    default:
-        b->failed++;
-        line = xasprintf("%s: failed: %s", cap->device_id, cap->reason);
-        break;
+    if (!b->keep_lines) {
+        free(line);
+        return;
     }
     b->lines = xrealloc(b->lines, (b->nlines + 1) * sizeof(char *));
     b->lines[b->nlines++] = line;
-    slot->batch = NULL;
-    r->active--;
+}
+
+/* Counts one finished target; ends the batch when it was the last. */
+static void
+target_finished(struct runner_batch *b)
+{
     if (--b->pending == 0) {
         metrics_cycle_done(time_now_ms());
         b->done(b, b->arg);
     }
+}
+
+static void
+capture_done(struct capture *cap, void *arg)
+{
+    struct runner_place *place = arg;
+    struct runner *r = place->runner;
+    struct runner_batch *b = place->batch;
+    switch (cap->outcome) {
+    case CAPTURE_STORED:
+        b->stored++;
+        add_line(b, xasprintf("%s: stored %s (%zu bytes, %lld ms)", cap->device_id, cap->path,
+                              cap->bytes, (long long)cap->elapsed_ms));
+        break;
+    case CAPTURE_ALREADY_STORED:
+        b->already++;
+        add_line(b, xasprintf("%s: already stored %s", cap->device_id, cap->path));
+        break;
+    default:
+        b->failed++;
+        add_line(b, xasprintf("%s: failed: %s", cap->device_id, cap->reason));
+        break;
+    }
+    key_remove(r, cap->device_id, place->slot_ms);
+    place->batch = NULL;
+    r->free_places[r->nfree++] = (size_t)(place - r->places);
+    if (b->each)
+        b->each(b, cap, b->arg);
+    target_finished(b);
     start_jobs(r);
 }
 
@@ -123,37 +248,63 @@ capture_done(struct capture *cap, void *arg)
 static void
 start_jobs(struct runner *r)
 {
-    while (r->qlen && r->active < r->nslots) {
+    while (r->qlen && r->nfree) {
         struct runner_job job = r->queue[r->qhead];
         r->qhead = (r->qhead + 1) % r->qcap;
         r->qlen--;
-        struct runner_slot *slot = NULL;
-        for (size_t i = 0; i < r->nslots && !slot; i++)
-            if (!r->slots[i].batch)
-                slot = &r->slots[i];
-        slot->batch = job.batch;
-        r->active++;
-        capture_start(&r->ctx, &slot->cap, r->cfg->devices[job.device], job.batch->slot_ms,
-                      capture_done, slot);
+        struct runner_place *place = &r->places[r->free_places[--r->nfree]];
+        const struct runner_target *t = &job.batch->targets[job.target];
+        place->batch = job.batch;
+        place->slot_ms = t->slot_ms;
+        capture_start(&r->ctx, &place->cap, t->device, t->name, t->slot_ms, capture_done, place);
     }
 }
 
 static void
+push_job(struct runner *r, struct runner_job job)
+{
+    if (r->qlen == r->qcap) {
+        size_t cap = r->qcap ? 2 * r->qcap : 64;
+        struct runner_job *q = xcalloc(cap, sizeof(*q));
+        for (size_t i = 0; i < r->qlen; i++)
+            q[i] = r->queue[(r->qhead + i) % r->qcap];
+        free(r->queue);
+        r->queue = q;
+        r->qcap = cap;
+        r->qhead = 0;
+    }
+    r->queue[(r->qhead + r->qlen) % r->qcap] = job;
+    r->qlen++;
+}
+
+static void
+batch_ended_empty(void *arg)
+{
+    struct runner_batch *b = arg;
+    b->done(b, b->arg);
+}
+
+/* Queues the batch's targets, skipping those already in flight. */
+static void
 enqueue(struct runner *r, struct runner_batch *b)
 {
-    for (size_t d = 0; d < b->total; d++) {
-        if (r->qlen == r->qcap) {
-            size_t cap = r->qcap ? 2 * r->qcap : 64;
-            struct runner_job *q = xcalloc(cap, sizeof(*q));
-            for (size_t i = 0; i < r->qlen; i++)
-                q[i] = r->queue[(r->qhead + i) % r->qcap];
-            free(r->queue);
-            r->queue = q;
-            r->qcap = cap;
-            r->qhead = 0;
+    b->started = true;
+    size_t queued = 0;
+    for (size_t i = 0; i < b->total; i++) {
+        const struct runner_target *t = &b->targets[i];
+        if (runner_in_flight(r, t->device, t->slot_ms)) {
+            b->already++;
+            add_line(b, xasprintf("%s: already being captured", t->device));
+            b->pending--;
+            continue;
         }
-        r->queue[(r->qhead + r->qlen) % r->qcap] = (struct runner_job){b, d};
-        r->qlen++;
+        key_add(r, t->device, t->slot_ms);
+        push_job(r, (struct runner_job){b, i});
+        queued++;
+    }
+    if (queued == 0) { /* nothing to do: end from the loop, never inside the caller */
+        loop_timer_set(r->loop, &b->wait, 0, batch_ended_empty, b);
+        return;
     }
     start_jobs(r);
 }
@@ -174,21 +325,45 @@ footage_ready(void *arg)
 {
     struct runner_batch *b = arg;
     remove_waiting(b->runner, b);
-    b->started = true;
     enqueue(b->runner, b);
 }
 
-void
-runner_submit(struct runner *r, struct runner_batch *b, int64_t slot_ms)
+static void
+batch_init(struct runner *r, struct runner_batch *b, const struct runner_target *t, size_t n)
 {
     b->runner = r;
-    b->slot_ms = slot_ms;
-    b->total = b->pending = r->cfg->ndevices;
+    b->total = b->pending = n;
     b->stored = b->already = b->failed = 0;
     b->lines = NULL;
     b->nlines = 0;
     b->started = false;
     memset(&b->wait, 0, sizeof(b->wait));
+    b->targets = xcalloc(n ? n : 1, sizeof(*b->targets));
+    for (size_t i = 0; i < n; i++) {
+        b->targets[i].device = xstrdup(t[i].device);
+        b->targets[i].name = t[i].name && t[i].name[0] ? xstrdup(t[i].name) : NULL;
+        b->targets[i].slot_ms = t[i].slot_ms;
+    }
+    b->slot_ms = n ? t[0].slot_ms : 0;
+}
+
+void
+runner_submit_targets(struct runner *r, struct runner_batch *b, const struct runner_target *t,
+                      size_t n)
+{
+    batch_init(r, b, t, n);
+    enqueue(r, b);
+}
+
+void
+runner_submit(struct runner *r, struct runner_batch *b, int64_t slot_ms)
+{
+    struct runner_target *t = xcalloc(r->ncams ? r->ncams : 1, sizeof(*t));
+    for (size_t i = 0; i < r->ncams; i++)
+        t[i] = (struct runner_target){r->cams[i].id, r->cams[i].name, slot_ms};
+    batch_init(r, b, t, r->ncams);
+    free(t);
+    b->slot_ms = slot_ms;
     if (r->nwaiting == r->waiting_cap) {
         r->waiting_cap = r->waiting_cap ? 2 * r->waiting_cap : 8;
         r->waiting = xrealloc(r->waiting, r->waiting_cap * sizeof(*r->waiting));

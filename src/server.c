@@ -14,7 +14,10 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "capture.h"
+#include "catchup.h"
 #include "config.h"
+#include "devices.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -31,6 +34,7 @@ struct server {
     const struct config *cfg; /* schedule, function name */
     struct loop *loop;        /* where captures run */
     struct runner *runner;    /* captures slots; NULL without the function route */
+    struct catchup *catchup;  /* fills missed slots after each invocation, or NULL */
     int port;                 /* bound port */
     int64_t started_ms;       /* wall clock at start, for /healthz before a first cycle */
     char *invoke_path;        /* "/" + function name */
@@ -44,6 +48,7 @@ struct invocation {
     struct MHD_Connection *conn;
     struct server_timer timer;
     struct runner_batch batch;
+    int64_t slot_ms; /* the slot it captures */
     unsigned status; /* HTTP status of the answer */
     char *answer;    /* JSON answer; set before the connection is resumed */
 };
@@ -197,6 +202,40 @@ invocation_done(struct runner_batch *b, void *arg)
 }
 
 static void
+invocation_each(struct runner_batch *b, const struct capture *cap, void *arg)
+{
+    struct invocation *inv = arg;
+    UNUSED(b);
+    if (inv->srv->catchup)
+        catchup_record(inv->srv->catchup, cap);
+}
+
+/* Submits the invocation's slot for every camera, then looks for missed slots. */
+static void
+invocation_submit(struct invocation *inv)
+{
+    struct server *s = inv->srv;
+    inv->batch.done = invocation_done;
+    inv->batch.each = invocation_each;
+    inv->batch.arg = inv;
+    inv->batch.keep_lines = true;
+    runner_submit(s->runner, &inv->batch, inv->slot_ms);
+    if (s->catchup)
+        catchup_pass(s->catchup, time_now_ms());
+}
+
+static void
+invocation_resolved(void *arg, const struct camera *cams, size_t n, const char *error)
+{
+    struct invocation *inv = arg;
+    if (error)
+        log_error("%s; keeping the previous camera list", error);
+    else
+        runner_set_cameras(inv->srv->runner, cams, n);
+    invocation_submit(inv);
+}
+
+static void
 invocation_start(void *arg)
 {
     struct invocation *inv = arg;
@@ -216,9 +255,11 @@ invocation_start(void *arg)
     if (inv->timer.past_due)
         log_warn("timer invocation at %s is past due (IsPastDue=true); capturing the latest slot",
                  when);
-    inv->batch.done = invocation_done;
-    inv->batch.arg = inv;
-    runner_submit(s->runner, &inv->batch, slot * 1000);
+    inv->slot_ms = slot * 1000;
+    if (s->cfg->all_devices)
+        devices_resolve(s->cfg, runner_soracom(s->runner), invocation_resolved, inv);
+    else
+        invocation_submit(inv);
 }
 
 /* ---- health ---- */
@@ -352,8 +393,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct server *
-server_start(const struct config *cfg, struct loop *loop, struct runner *runner, const char *host,
-             int port, char *err, size_t errlen)
+server_start(const struct config *cfg, struct loop *loop, struct runner *runner,
+             struct catchup *catchup, const char *host, int port, char *err, size_t errlen)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
@@ -364,6 +405,7 @@ server_start(const struct config *cfg, struct loop *loop, struct runner *runner,
     s->cfg = cfg;
     s->loop = loop;
     s->runner = runner;
+    s->catchup = catchup;
     s->started_ms = time_now_ms();
     s->invoke_path = xasprintf("/%s", cfg->function_name);
     pthread_mutex_init(&s->lock, NULL);

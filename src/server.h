@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct catchup;
 struct config;
 struct loop;
 struct runner;
@@ -25,9 +26,11 @@ int server_parse_timer(const char *body, size_t len, struct server_timer *out, c
                        size_t errlen);
 
 /* Starts listening on host:port (port 0 picks one). runner may be NULL (health and metrics
- * only); otherwise POST /<cfg->function_name> captures a slot. Returns NULL with err. */
+ * only); otherwise POST /<cfg->function_name> captures a slot (and, with catchup, looks for
+ * missed ones). Returns NULL with err. */
 struct server *server_start(const struct config *cfg, struct loop *loop, struct runner *runner,
-                            const char *host, int port, char *err, size_t errlen);
+                            struct catchup *catchup, const char *host, int port, char *err,
+                            size_t errlen);
 /* The port it listens on. */
 int server_port(const struct server *s);
 /* Invocations accepted and not yet answered. */

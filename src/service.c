@@ -15,7 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
+#include "capture.h"
+#include "catchup.h"
 #include "config.h"
+#include "devices.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,9 +49,13 @@ struct service {
     struct sink *sink;           /* prepared sink */
     struct soracom *sc;          /* SORACOM session */
     struct runner *runner;       /* captures */
+    struct budget *budget;       /* export budget guard, or NULL */
+    struct catchup *catchup;     /* finds and fills missed slots */
+    bool cameras_ok;             /* the last camera resolution worked */
     struct server *server;       /* health/metrics or the custom handler, or NULL */
     struct timer tick;           /* daemon: next slot */
     int64_t next_slot_s;         /* daemon: the slot tick waits for */
+    int64_t tick_slot_s;         /* daemon: the slot being submitted */
     struct owned_batch *batches; /* daemon: batches in progress */
     bool stopping;               /* a stop signal arrived */
     struct timer grace;          /* ends the grace period */
@@ -115,7 +123,9 @@ service_open(struct service *s, const struct config *cfg)
         return -1;
     }
     s->sc = soracom_new(cfg, s->loop);
-    s->runner = runner_new(cfg, s->loop, s->sink, s->sc);
+    s->budget = budget_new(cfg, s->sc, s->loop);
+    s->runner = runner_new(cfg, s->loop, s->sink, s->sc, s->budget);
+    s->catchup = catchup_new(cfg, s->loop, s->sink, s->runner);
     return 0;
 }
 
@@ -123,6 +133,7 @@ static void
 service_close(struct service *s)
 {
     server_stop(s->server);
+    catchup_free(s->catchup);
     runner_free(s->runner);
     while (s->batches) {
         struct owned_batch *ob = s->batches;
@@ -130,6 +141,7 @@ service_close(struct service *s)
         runner_batch_clear(&ob->b);
         free(ob);
     }
+    budget_free(s->budget);
     soracom_free(s->sc);
     if (s->sink)
         s->sink->ops->close(s->sink);
@@ -141,6 +153,46 @@ service_close(struct service *s)
     }
 }
 
+/* Resolves the cameras (discovery, sharding) into the runner, then calls then(s). On a
+ * discovery failure the previous cameras stay. */
+struct resolving {
+    struct service *svc;
+    void (*then)(struct service *);
+};
+
+static void
+cameras_resolved(void *arg, const struct camera *cams, size_t n, const char *error)
+{
+    struct resolving *r = arg;
+    struct service *s = r->svc;
+    s->cameras_ok = !error;
+    if (error)
+        log_error("%s; keeping the previous camera list", error);
+    else
+        runner_set_cameras(s->runner, cams, n);
+    void (*then)(struct service *) = r->then;
+    free(r);
+    then(s);
+}
+
+static void
+with_cameras(struct service *s, void (*then)(struct service *))
+{
+    struct resolving *r = xcalloc(1, sizeof(*r));
+    r->svc = s;
+    r->then = then;
+    devices_resolve(s->cfg, s->sc, cameras_resolved, r);
+}
+
+/* Records every finished capture for catch-up (markers of slots without footage). */
+static void
+record_each(struct runner_batch *b, const struct capture *cap, void *arg)
+{
+    struct service *s = arg;
+    UNUSED(b);
+    catchup_record(s->catchup, cap);
+}
+
 /* ---- run ---- */
 
 static void
@@ -148,6 +200,12 @@ run_done(struct runner_batch *b, void *arg)
 {
     UNUSED(b);
     UNUSED(arg);
+}
+
+static void
+run_resolved(struct service *s)
+{
+    UNUSED(s);
 }
 
 int
@@ -169,7 +227,15 @@ service_run(const struct config *cfg, bool have_at, int64_t at_ms)
     if (service_open(&s, cfg) < 0)
         goto out;
     time_format_iso(slot_ms, slot, sizeof(slot));
-    log_info("capturing slot %s for %zu camera(s)", slot, cfg->ndevices);
+    with_cameras(&s, run_resolved);
+    loop_run(s.loop);
+    if (!s.cameras_ok)
+        goto out;
+    size_t ncams;
+    runner_cameras(s.runner, &ncams);
+    log_info("capturing slot %s for %zu camera(s)", slot, ncams);
+    b.each = record_each;
+    b.arg = &s;
     runner_submit(s.runner, &b, slot_ms);
     loop_run(s.loop);
     log_info("run finished: slot %s, %ld stored, %ld already stored, %ld failed, %ld SORACOM "
@@ -215,6 +281,19 @@ signalled(void *arg, void (*begin_stop)(struct service *))
     }
 }
 
+/* Ends the loop once nothing is in flight (checked every 100 ms while stopping). */
+static void
+drain_check(void *arg)
+{
+    struct service *s = arg;
+    if ((!s->server || server_in_flight(s->server) == 0) && runner_busy(s->runner) == 0) {
+        log_info("all captures finished; exiting");
+        loop_stop(s->loop);
+        return;
+    }
+    loop_timer_set(s->loop, &s->drain, 100, drain_check, s);
+}
+
 /* ---- daemon ---- */
 
 static void arm_tick(struct service *s);
@@ -249,6 +328,31 @@ cycle_done(struct runner_batch *b, void *arg)
 }
 
 static void
+batch_each(struct runner_batch *b, const struct capture *cap, void *arg)
+{
+    struct owned_batch *ob = arg;
+    record_each(b, cap, ob->svc);
+}
+
+/* Captures the tick's slot for every camera, then looks for missed slots. */
+static void
+submit_tick(struct service *s)
+{
+    if (s->stopping)
+        return;
+    struct owned_batch *ob = xcalloc(1, sizeof(*ob));
+    ob->svc = s;
+    ob->started_mono = time_mono_ms();
+    ob->b.each = batch_each;
+    ob->b.done = cycle_done;
+    ob->b.arg = ob;
+    ob->next = s->batches;
+    s->batches = ob;
+    runner_submit(s->runner, &ob->b, s->tick_slot_s * 1000);
+    catchup_pass(s->catchup, time_now_ms());
+}
+
+static void
 on_tick(void *arg)
 {
     struct service *s = arg;
@@ -266,14 +370,11 @@ on_tick(void *arg)
         log_warn("slot %s is past due by %lldms", when, (long long)(now - due));
         metrics_past_due();
     }
-    struct owned_batch *ob = xcalloc(1, sizeof(*ob));
-    ob->svc = s;
-    ob->started_mono = time_mono_ms();
-    ob->b.done = cycle_done;
-    ob->b.arg = ob;
-    ob->next = s->batches;
-    s->batches = ob;
-    runner_submit(s->runner, &ob->b, slot * 1000);
+    s->tick_slot_s = slot;
+    if (cfg->all_devices)
+        with_cameras(s, submit_tick);
+    else
+        submit_tick(s);
 
     int64_t next = schedule_next(&cfg->schedule, slot);
     int64_t latest = schedule_prev(&cfg->schedule, (now - cfg->capture_delay_ms) / 1000);
@@ -321,13 +422,19 @@ daemon_begin_stop(struct service *s)
         }
     }
     loop_timer_set(s->loop, &s->grace, s->cfg->shutdown_grace_ms, grace_over, s);
-    daemon_stop_if_idle(s);
+    drain_check(s);
 }
 
 static void
 daemon_signalled(void *arg)
 {
     signalled(arg, daemon_begin_stop);
+}
+
+static void
+daemon_first_pass(struct service *s)
+{
+    catchup_pass(s->catchup, time_now_ms());
 }
 
 int
@@ -344,7 +451,7 @@ service_daemon(const struct config *cfg)
     }
     if (cfg->listen) {
         config_parse_listen(cfg->listen, host, sizeof(host), &port);
-        s.server = server_start(cfg, s.loop, NULL, host, port, err, sizeof(err));
+        s.server = server_start(cfg, s.loop, NULL, NULL, host, port, err, sizeof(err));
         if (!s.server) {
             log_error("SORACAM_LISTEN: %s", err);
             goto out;
@@ -360,8 +467,8 @@ service_daemon(const struct config *cfg)
         goto out;
     }
     time_format_iso(s.next_slot_s * 1000, first, sizeof(first));
-    log_info("daemon started: %zu camera(s), schedule '%s', first slot %s", cfg->ndevices,
-             cfg->schedule_text, first);
+    log_info("daemon started: schedule '%s', first slot %s", cfg->schedule_text, first);
+    with_cameras(&s, daemon_first_pass);
     arm_tick(&s);
     loop_run(s.loop);
     rc = 0;
@@ -371,18 +478,6 @@ out:
 }
 
 /* ---- serve ---- */
-
-static void
-drain_check(void *arg)
-{
-    struct service *s = arg;
-    if (server_in_flight(s->server) == 0 && runner_busy(s->runner) == 0) {
-        log_info("all invocations answered; exiting");
-        loop_stop(s->loop);
-        return;
-    }
-    loop_timer_set(s->loop, &s->drain, 100, drain_check, s);
-}
 
 static void
 serve_begin_stop(struct service *s)
@@ -395,6 +490,12 @@ static void
 serve_signalled(void *arg)
 {
     signalled(arg, serve_begin_stop);
+}
+
+static void
+serve_resolved(struct service *s)
+{
+    UNUSED(s);
 }
 
 int
@@ -415,14 +516,15 @@ service_serve(const struct config *cfg)
         log_error("cannot set up signal handling: %s", strerror(errno));
         goto out;
     }
-    s.server =
-        server_start(cfg, s.loop, s.runner, "127.0.0.1", cfg->handler_port, err, sizeof(err));
+    with_cameras(&s, serve_resolved);
+    s.server = server_start(cfg, s.loop, s.runner, s.catchup, "127.0.0.1", cfg->handler_port, err,
+                            sizeof(err));
     if (!s.server) {
         log_error("FUNCTIONS_CUSTOMHANDLER_PORT: %s", err);
         goto out;
     }
-    log_info("custom handler listening on http://127.0.0.1:%d, function %s, %zu camera(s)",
-             server_port(s.server), cfg->function_name, cfg->ndevices);
+    log_info("custom handler listening on http://127.0.0.1:%d, function %s", server_port(s.server),
+             cfg->function_name);
     loop_set_persistent(s.loop, true);
     loop_run(s.loop);
     rc = 0;

@@ -4,6 +4,7 @@
 #ifndef SORACAM_SINK_H
 #define SORACAM_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct config;
@@ -28,9 +29,13 @@ struct sink_object {
     const char *content_type;     /* e.g. "image/jpeg" */
     const struct sink_meta *meta; /* metadata to store with it */
     size_t nmeta;                 /* entries in meta */
+    bool plain;                   /* a small record, not an image: no sidecar */
 };
 
 typedef void sink_cb(void *arg, enum sink_status status, const char *detail);
+/* Listing result: SINK_OK with the names (valid only during the call), or SINK_ERROR. */
+typedef void sink_list_cb(void *arg, enum sink_status status, const char *detail,
+                          char *const *names, size_t n);
 
 struct sink;
 
@@ -46,6 +51,8 @@ struct sink_ops {
      * obj must stay valid until cb runs. */
     void (*put)(struct sink *s, const char *path, const struct sink_object *obj, sink_cb *cb,
                 void *arg);
+    /* Lists every stored path that starts with prefix (NULL: the sink cannot list). */
+    void (*list)(struct sink *s, const char *prefix, sink_list_cb *cb, void *arg);
     /* Describes where path ends up, for logs ("https://acct.blob.../c/p" or a file path). */
     void (*locate)(struct sink *s, const char *path, char *out, size_t outlen);
     /* Frees the sink; NULL-safe. */

@@ -1,5 +1,6 @@
 /* The local directory sink: the same layout as the blob sink, written atomically (temp
  * file, fsync, create-only rename) with the metadata in a sidecar "<name>.json". */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -210,11 +211,14 @@ dir_put(struct sink *base, const char *path, const struct sink_object *obj, sink
     }
     /* Sidecar first: an image on disk always has its metadata beside it; a sidecar left
      * without an image by a crash is simply replaced next time. */
-    json = sidecar_json(obj);
-    if (write_temp(s, side, json, strlen(json), tmp, sizeof(tmp)) < 0 || rename(tmp, side) < 0) {
-        snprintf(detail, sizeof(detail), "cannot write %s: %s", side, strerror(errno));
-        unlink(tmp);
-        goto error;
+    if (!obj->plain) {
+        json = sidecar_json(obj);
+        if (write_temp(s, side, json, strlen(json), tmp, sizeof(tmp)) < 0 ||
+            rename(tmp, side) < 0) {
+            snprintf(detail, sizeof(detail), "cannot write %s: %s", side, strerror(errno));
+            unlink(tmp);
+            goto error;
+        }
     }
     if (write_temp(s, final, obj->data, obj->len, tmp, sizeof(tmp)) < 0) {
         snprintf(detail, sizeof(detail), "cannot write %s: %s", final, strerror(errno));
@@ -240,6 +244,78 @@ error:
     cb(arg, SINK_ERROR, detail);
 }
 
+#define MAX_LISTED 500000
+
+/* Collects the files below root/rel whose relative path starts with prefix. */
+static int
+walk(const char *root, const char *rel, const char *prefix, struct buf *names, size_t *n)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s%s%s", root, *rel ? "/" : "", rel);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) && rc == 0) {
+        char path[PATH_MAX];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        size_t nl = strlen(e->d_name);
+        if (e->d_name[0] == '.' && nl > 4 && strcmp(e->d_name + nl - 4, ".tmp") == 0)
+            continue; /* a write in progress */
+        int len = snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        if (len < 0 || (size_t)len >= sizeof(path))
+            continue;
+        size_t k = (size_t)len < plen ? (size_t)len : plen;
+        if (strncmp(path, prefix, k) != 0)
+            continue; /* neither leads to nor lies under the prefix */
+        struct stat st;
+        char full[PATH_MAX * 2];
+        snprintf(full, sizeof(full), "%s/%s", root, path);
+        if (stat(full, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            rc = walk(root, path, prefix, names, n);
+        } else if ((size_t)len >= plen) {
+            if (*n >= MAX_LISTED) {
+                errno = EFBIG;
+                rc = -1;
+            } else {
+                buf_append(names, path, (size_t)len + 1);
+                (*n)++;
+            }
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static void
+dir_list(struct sink *base, const char *prefix, sink_list_cb *cb, void *arg)
+{
+    struct dir_sink *s = (struct dir_sink *)base;
+    struct buf names = {.max = (size_t)1 << 31};
+    size_t n = 0;
+    char detail[PATH_MAX + 64];
+    if (walk(s->root, "", prefix, &names, &n) < 0) {
+        snprintf(detail, sizeof(detail), "cannot list %s/%s: %s", s->root, prefix, strerror(errno));
+        buf_free(&names);
+        cb(arg, SINK_ERROR, detail, NULL, 0);
+        return;
+    }
+    char **v = xcalloc(n ? n : 1, sizeof(char *));
+    char *p = names.data;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = p;
+        p += strlen(p) + 1;
+    }
+    cb(arg, SINK_OK, NULL, v, n);
+    free(v);
+    buf_free(&names);
+}
+
 static void
 dir_close(struct sink *base)
 {
@@ -256,6 +332,7 @@ const struct sink_ops sink_dir_ops = {
     .prepare = dir_prepare,
     .exists = dir_exists,
     .put = dir_put,
+    .list = dir_list,
     .locate = dir_locate,
     .close = dir_close,
 };

@@ -16,30 +16,89 @@
 #define MAX_RATE_WAIT_S   60     /* cap on a 429's advised wait */
 #define REFRESH_MARGIN_MS 600000 /* re-authenticate this long before the token expires */
 #define API_TIMEOUT_MS    30000L
+#define MAX_PACED         1024 /* request paths remembered as rate limited */
+
+/* A request path SORACOM asked us to leave alone until a moment (a 429, or a response saying
+ * no requests remain in the window). Kept per path so one camera's limit never holds back
+ * another's requests. */
+struct paced_path {
+    char *path;         /* request path below /v1, without the query */
+    int64_t until_mono; /* no request before this (monotonic ms) */
+};
 
 struct soracom {
-    struct loop *loop;            /* where requests run */
-    const struct config *cfg;     /* AuthKey, endpoint, token lifetime */
-    char *base;                   /* endpoint + "/v1" */
-    char *api_key;                /* X-Soracom-API-Key of the session, or NULL */
-    char *token;                  /* X-Soracom-Token of the session, or NULL */
-    char *operator_id;            /* operator the key belongs to */
-    int64_t token_expires_mono;   /* when the token stops working (monotonic ms) */
-    int generation;               /* bumped for every new token */
-    bool authenticating;          /* an /auth request is in flight or waiting to retry */
-    bool auth_fatal;              /* the AuthKey was rejected: no call can succeed */
-    char auth_error[512];         /* why authentication failed */
-    struct http_req auth_req;     /* the /auth request */
-    char *auth_body;              /* its JSON body (holds the secret; wiped after use) */
-    int auth_attempts;            /* attempts of the current authentication */
-    struct timer auth_timer;      /* retry timer for /auth */
-    struct soracom_call *waiters; /* calls waiting for a token (singly linked) */
-    long auth_count;              /* /auth requests sent */
-    long request_count;           /* API requests answered or failed, /auth included */
-    uint64_t rng;                 /* jitter state */
+    struct loop *loop;                  /* where requests run */
+    const struct config *cfg;           /* AuthKey, endpoint, token lifetime */
+    char *base;                         /* endpoint + "/v1" */
+    char *api_key;                      /* X-Soracom-API-Key of the session, or NULL */
+    char *token;                        /* X-Soracom-Token of the session, or NULL */
+    char *operator_id;                  /* operator the key belongs to */
+    int64_t token_expires_mono;         /* when the token stops working (monotonic ms) */
+    int generation;                     /* bumped for every new token */
+    bool authenticating;                /* an /auth request is in flight or waiting to retry */
+    bool auth_fatal;                    /* the AuthKey was rejected: no call can succeed */
+    char auth_error[512];               /* why authentication failed */
+    struct http_req auth_req;           /* the /auth request */
+    char *auth_body;                    /* its JSON body (holds the secret; wiped after use) */
+    int auth_attempts;                  /* attempts of the current authentication */
+    struct timer auth_timer;            /* retry timer for /auth */
+    struct soracom_call *waiters;       /* calls waiting for a token (singly linked) */
+    long auth_count;                    /* /auth requests sent */
+    long request_count;                 /* API requests answered or failed, /auth included */
+    uint64_t rng;                       /* jitter state */
+    struct paced_path paced[MAX_PACED]; /* rate-limited paths */
+    size_t npaced;                      /* entries in paced */
 };
 
 static void dispatch(struct soracom_call *call);
+
+/* Length of path without its query string. */
+static size_t
+path_len(const char *path)
+{
+    return strcspn(path, "?");
+}
+
+/* Remembers that path must wait wait_ms; expired entries are reused first. */
+static void
+pace(struct soracom *sc, const char *path, int64_t wait_ms)
+{
+    int64_t now = time_mono_ms(), until = now + wait_ms;
+    size_t n = path_len(path), free_slot = MAX_PACED;
+    for (size_t i = 0; i < sc->npaced; i++) {
+        struct paced_path *p = &sc->paced[i];
+        if (strlen(p->path) == n && strncmp(p->path, path, n) == 0) {
+            if (until > p->until_mono)
+                p->until_mono = until;
+            return;
+        }
+        if (p->until_mono <= now && free_slot == MAX_PACED)
+            free_slot = i;
+    }
+    if (free_slot == MAX_PACED) {
+        if (sc->npaced == MAX_PACED)
+            return;
+        free_slot = sc->npaced++;
+    } else {
+        free(sc->paced[free_slot].path);
+    }
+    sc->paced[free_slot].path = xstrndup(path, n);
+    sc->paced[free_slot].until_mono = until;
+}
+
+/* Milliseconds path must still wait, or 0. */
+static int64_t
+paced_wait(const struct soracom *sc, const char *path)
+{
+    size_t n = path_len(path);
+    int64_t now = time_mono_ms();
+    for (size_t i = 0; i < sc->npaced; i++) {
+        const struct paced_path *p = &sc->paced[i];
+        if (p->until_mono > now && strlen(p->path) == n && strncmp(p->path, path, n) == 0)
+            return p->until_mono - now;
+    }
+    return 0;
+}
 static void start_auth(struct soracom *sc);
 
 struct soracom *
@@ -74,6 +133,8 @@ soracom_free(struct soracom *sc)
     wipe_free(sc->token);
     free(sc->operator_id);
     free(sc->base);
+    for (size_t i = 0; i < sc->npaced; i++)
+        free(sc->paced[i].path);
     free(sc);
 }
 
@@ -301,7 +362,12 @@ on_answer(struct http_req *req, void *arg)
     metrics_soracom_request(call->op, req->result == HTTP_OK ? req->status : 0);
 
     if (req->result == HTTP_OK) {
+        char remaining[32];
         call->status = req->status;
+        if (req->status != 429 &&
+            http_header(req, "X-Soracom-Ratelimit-Remaining", remaining, sizeof(remaining)) &&
+            strtol(remaining, NULL, 10) <= 0)
+            pace(sc, call->path, rate_wait_ms(req));
         if (req->status == 401 && !call->reauthed) {
             call->reauthed = true;
             if (call->generation == sc->generation) {
@@ -318,6 +384,7 @@ on_answer(struct http_req *req, void *arg)
             int64_t wait = rate_wait_ms(req);
             log_warn("SORACOM: %s rate limited (HTTP 429); waiting %llds as advised", call->op,
                      (long long)(wait / 1000));
+            pace(sc, call->path, wait);
             retry_later(call, wait);
             return;
         }
@@ -444,6 +511,11 @@ dispatch(struct soracom_call *call)
         call->next_waiter = sc->waiters;
         sc->waiters = call;
         start_auth(sc);
+        return;
+    }
+    int64_t wait = paced_wait(sc, call->path);
+    if (wait > 0) {
+        loop_timer_set(sc->loop, &call->timer, wait, retry_fire, call);
         return;
     }
     send_call(call);

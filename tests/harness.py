@@ -238,10 +238,13 @@ class Ctx:
         svc = BlobServiceClient.from_connection_string(self.azurite_conn())
         return svc.get_container_client(self.container)
 
-    def blobs(self):
+    def blobs(self, reserved=False):
+        """Names in the container; soracam-lake's own records (.soracam-lake/) only when
+        reserved is true."""
         c = self.container_client()
         try:
-            return sorted(b.name for b in c.list_blobs())
+            return sorted(b.name for b in c.list_blobs()
+                          if reserved or not b.name.startswith(".soracam-lake/"))
         except Exception as e:  # container missing
             if "ContainerNotFound" in str(e):
                 return []
