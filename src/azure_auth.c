@@ -529,33 +529,28 @@ endpoint_normalise(const char *name, const char *value, char *err, size_t errlen
     return out;
 }
 
-/* Derives a DFS endpoint from a normalised blob endpoint by replacing the host label
- * ".blob." with ".dfs.". Returns a malloc'd string, or NULL when the host has no
- * ".blob." label (or out of memory; *oom then set). */
+/* Returns a copy of a normalised endpoint with the host label from (".blob.") replaced by
+ * to (".dfs."), or NULL when the host has no such label (or out of memory; *oom then set). */
 static char *
-dfs_from_blob(const char *blob, bool *oom)
+endpoint_swap_label(const char *endpoint, const char *from, const char *to, bool *oom)
 {
     struct url_parts u;
+    size_t fn = strlen(from);
     *oom = false;
-    if (url_split(blob, &u) != 0)
+    if (url_split(endpoint, &u) != 0)
         return NULL;
-    const char *hit = NULL;
-    for (size_t i = 0; i + 6 <= u.host_len; i++) {
-        if (memcmp(u.host + i, ".blob.", 6) == 0) {
-            hit = u.host + i;
-            break;
-        }
+    for (size_t i = 0; i + fn <= u.host_len; i++) {
+        if (memcmp(u.host + i, from, fn) != 0)
+            continue;
+        struct sbuf b = {0};
+        sbuf_append(&b, endpoint, (size_t)(u.host + i - endpoint));
+        sbuf_puts(&b, to);
+        sbuf_puts(&b, u.host + i + fn);
+        char *out = sbuf_finish(&b);
+        *oom = out == NULL;
+        return out;
     }
-    if (!hit)
-        return NULL;
-    struct sbuf b = {0};
-    sbuf_append(&b, blob, (size_t)(hit - blob));
-    sbuf_puts(&b, ".dfs.");
-    sbuf_puts(&b, hit + 6);
-    char *out = sbuf_finish(&b);
-    if (!out)
-        *oom = true;
-    return out;
+    return NULL;
 }
 
 /* For a path-style loopback endpoint ("http://127.0.0.1:10000/devstoreaccount1"),
@@ -620,6 +615,26 @@ conn_apply_dev_storage(char *const vals[CS_COUNT], struct azure_conn *c, char *e
     return 0;
 }
 
+/* Checks a SAS token (query string with a sig= field, no spaces or '#'; a leading '?' is
+ * dropped) and stores a copy in *out. Returns 0, or -1 with a message in err naming what. */
+static int
+sas_copy(const char *what, const char *sas, char **out, char *err, size_t errlen)
+{
+    if (*sas == '?')
+        sas++;
+    bool has_sig = strncmp(sas, "sig=", 4) == 0 || strstr(sas, "&sig=") != NULL;
+    bool clean = true;
+    for (const char *p = sas; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#')
+            clean = false;
+    if (*sas == '\0' || !has_sig || !clean)
+        return fail(err, errlen, "%s must be %s", what, SAS_HINT);
+    *out = strdup(sas);
+    if (!*out)
+        return fail(err, errlen, "out of memory");
+    return 0;
+}
+
 /* Checks the credential settings and stores the account name, decoded key and SAS.
  * Returns 0, or -1 with a message in err. */
 static int
@@ -652,18 +667,8 @@ conn_apply_credentials(char *const vals[CS_COUNT], struct azure_conn *c, char *e
                         PORTAL_HINT);
         c->kind = AZURE_CRED_SHARED_KEY;
     } else if (sas) {
-        if (*sas == '?')
-            sas++;
-        bool has_sig = strncmp(sas, "sig=", 4) == 0 || strstr(sas, "&sig=") != NULL;
-        bool clean = true;
-        for (const char *p = sas; *p; p++)
-            if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#')
-                clean = false;
-        if (*sas == '\0' || !has_sig || !clean)
-            return fail(err, errlen, "SharedAccessSignature must be %s", SAS_HINT);
-        c->sas = strdup(sas);
-        if (!c->sas)
-            return fail(err, errlen, "out of memory");
+        if (sas_copy("SharedAccessSignature", sas, &c->sas, err, errlen) != 0)
+            return -1;
         c->kind = AZURE_CRED_SAS;
     } else {
         return fail(err, errlen,
@@ -732,7 +737,7 @@ conn_apply_endpoints(char *const vals[CS_COUNT], struct azure_conn *c, char *err
         }
     } else if (c->blob_endpoint && !c->dfs_endpoint) {
         bool oom;
-        c->dfs_endpoint = dfs_from_blob(c->blob_endpoint, &oom);
+        c->dfs_endpoint = endpoint_swap_label(c->blob_endpoint, ".blob.", ".dfs.", &oom);
         if (oom)
             return fail(err, errlen, "out of memory");
     }
@@ -750,6 +755,97 @@ conn_apply_endpoints(char *const vals[CS_COUNT], struct azure_conn *c, char *err
                                  c->dfs_endpoint, err, errlen) != 0)
         return -1;
     return 0;
+}
+
+#define ACCOUNT_URL_HINT                                                                           \
+    "e.g. https://<account>.blob.core.windows.net (or https://<account>.dfs.core.windows.net; "    \
+    "the portal shows it under Storage account > Settings > Endpoints)"
+
+int
+azure_conn_from_account_url(const char *url, const char *sas, struct azure_conn *out, char *err,
+                            size_t errlen)
+{
+    const char *name = "the account URL";
+    struct url_parts u;
+    char *norm = NULL;
+    int result = -1;
+
+    memset(out, 0, sizeof *out);
+    if (err && errlen > 0)
+        err[0] = '\0';
+    if (!url || !*url) {
+        fail(err, errlen, "%s is empty; give the storage account's URL, %s", name,
+             ACCOUNT_URL_HINT);
+        goto out;
+    }
+    if (strchr(url, '?') || strchr(url, '#')) {
+        fail(err, errlen,
+             "%s must be the bare account URL without '?' or '#', %s; put a SAS token in "
+             "AZURE_STORAGE_SAS_TOKEN",
+             name, ACCOUNT_URL_HINT);
+        goto out;
+    }
+    norm = endpoint_normalise(name, url, err, errlen);
+    if (!norm)
+        goto out;
+    if (url_split(norm, &u) != 0) {
+        fail(err, errlen, "%s is not a valid URL, %s", name, ACCOUNT_URL_HINT);
+        goto out;
+    }
+    bool loopback = host_is_loopback(u.host, u.host_len);
+    if (u.path_len > 0 && !loopback) {
+        fail(err, errlen,
+             "%s must name the account only, without a container or path, %s; the container "
+             "goes in AZURE_STORAGE_CONTAINER_NAME",
+             name, ACCOUNT_URL_HINT);
+        goto out;
+    }
+    bool oom = false, azure_host = true;
+    if ((out->dfs_endpoint = endpoint_swap_label(norm, ".blob.", ".dfs.", &oom))) {
+        out->blob_endpoint = norm;
+        norm = NULL;
+    } else if (!oom && (out->blob_endpoint = endpoint_swap_label(norm, ".dfs.", ".blob.", &oom))) {
+        out->dfs_endpoint = norm; /* the URL given is the DFS endpoint */
+        norm = NULL;
+    } else if (!oom) {
+        /* An emulator or a custom domain: the same URL serves both APIs. */
+        azure_host = false;
+        out->blob_endpoint = norm;
+        out->dfs_endpoint = strdup(norm);
+        norm = NULL;
+    }
+    if (!out->blob_endpoint || !out->dfs_endpoint) {
+        fail(err, errlen, "out of memory");
+        goto out;
+    }
+    if (loopback) {
+        out->account = account_from_endpoint(out->blob_endpoint);
+    } else if (azure_host) {
+        /* <account>.blob.<suffix>: informational (only SharedKey needs the name). */
+        size_t label = strcspn(u.host, ".");
+        if (label < u.host_len && account_name_valid(u.host, label))
+            out->account = dup_span(u.host, label);
+    }
+    if (sas) {
+        if (sas_copy("the SAS token", sas, &out->sas, err, errlen) != 0) {
+            result = -2;
+            goto out;
+        }
+        out->kind = AZURE_CRED_SAS;
+        out->source = AZURE_SRC_SAS_TOKEN;
+    } else {
+        out->kind = AZURE_CRED_BEARER;
+        out->source = AZURE_SRC_IDENTITY;
+    }
+    if (endpoint_check_transport(name, out->blob_endpoint, err, errlen) != 0 ||
+        endpoint_check_transport(name, out->dfs_endpoint, err, errlen) != 0)
+        goto out;
+    result = 0;
+out:
+    free(norm);
+    if (result < 0)
+        azure_conn_free(out);
+    return result;
 }
 
 /* Turns the collected settings into c. Returns 0, or -1 with a message in err. */

@@ -40,6 +40,20 @@ enum {
     O_FUNCTION_NAME,
     O_HANDLER_PORT,
     O_GRACE,
+    O_AZURE_API,
+    O_ACCOUNT_URL,
+    O_SAS_TOKEN,
+    O_CLIENT_ID,
+    O_IDENTITY_ENDPOINT,
+    O_IDENTITY_HEADER,
+    O_IMDS,
+    O_POLL,
+    O_CATCHUP_WINDOW,
+    O_CATCHUP_MAX,
+    O_SLOT_ATTEMPTS,
+    O_BUDGET_RESERVE,
+    O_SHARD,
+    O_MAX_CONNECTIONS,
     O_COUNT
 };
 
@@ -60,7 +74,7 @@ const struct config_opt config_opts[] = {
     [O_USE_API] = {"USE_SORACOM_API", NULL, "ANY", NULL,
                    "accepted and ignored (the reference deployment's switch)"},
     [O_SINK] = {"SORACAM_SINK", "sink", "azure|dir:PATH", NULL,
-                "where images go; default azure when a connection string is set, else "
+                "where images go; default azure when Azure storage is configured, else "
                 "dir:" DEFAULT_SINK_DIR},
     [O_TEMPLATE] = {"SORACAM_PATH_TEMPLATE", "template", "TEMPLATE", TEMPLATE_DEFAULT,
                     "object path for each image"},
@@ -76,7 +90,7 @@ const struct config_opt config_opts[] = {
                      "refuse images larger than this"},
     [O_TOKEN_TIMEOUT] = {"SORACAM_TOKEN_TIMEOUT", NULL, "SECONDS", "86400",
                          "SORACOM API token lifetime to request (180-172800)"},
-    [O_IN_FLIGHT] = {"SORACAM_MAX_IN_FLIGHT", "max-in-flight", "N", "16",
+    [O_IN_FLIGHT] = {"SORACAM_MAX_IN_FLIGHT", "max-in-flight", "N", "1000",
                      "cameras captured at the same time"},
     [O_CA] = {"SORACAM_CA_FILE", "cacert", "FILE", NULL,
               "PEM CA bundle to trust instead of the system's (private CAs, proxies)"},
@@ -92,6 +106,38 @@ const struct config_opt config_opts[] = {
                         "serve: port to listen on 127.0.0.1 (set by the Functions host)"},
     [O_GRACE] = {"SORACAM_SHUTDOWN_GRACE", "shutdown-grace", "DURATION", "30s",
                  "daemon: on SIGTERM, let captures in flight finish for up to this long"},
+    [O_AZURE_API] = {"AZURE_STORAGE_API", "storage-api", "blob|dfs", "blob",
+                     "Azure API: blob (Put Blob; any account) or dfs (ADLS Gen2 create, append, "
+                     "flush)"},
+    [O_ACCOUNT_URL] = {"AZURE_STORAGE_ACCOUNT_URL", "account-url", "URL", NULL,
+                       "storage account URL (https://ACCOUNT.blob.core.windows.net) for a SAS "
+                       "token or a managed identity; a connection string takes precedence"},
+    [O_SAS_TOKEN] = {"AZURE_STORAGE_SAS_TOKEN", NULL, "SAS", NULL,
+                     "SAS token for AZURE_STORAGE_ACCOUNT_URL (environment only)"},
+    [O_CLIENT_ID] = {"AZURE_CLIENT_ID", "client-id", "GUID", NULL,
+                     "managed identity: client id of a user-assigned identity"},
+    [O_IDENTITY_ENDPOINT] = {"IDENTITY_ENDPOINT", NULL, "URL", NULL,
+                             "managed identity token endpoint (set by Azure Functions / App "
+                             "Service)"},
+    [O_IDENTITY_HEADER] = {"IDENTITY_HEADER", NULL, "SECRET", NULL,
+                           "its secret header (set by Azure Functions / App Service)"},
+    [O_IMDS] = {"SORACAM_IMDS_ENDPOINT", NULL, "URL", "http://169.254.169.254",
+                "managed identity on a VM: Instance Metadata Service base URL (tests point it "
+                "at a fake)"},
+    [O_POLL] = {"SORACAM_POLL_INTERVAL", "poll-interval", "DURATION", "250ms",
+                "how often an export's status is asked for, from 1 s after the request"},
+    [O_CATCHUP_WINDOW] = {"SORACAM_CATCHUP_WINDOW", "catchup-window", "DURATION|off", "24h",
+                          "daemon/serve: look this far back for missed slots (at most 7d)"},
+    [O_CATCHUP_MAX] = {"SORACAM_CATCHUP_MAX", "catchup-max", "N", "12",
+                       "daemon/serve: missed slots captured per camera per tick"},
+    [O_SLOT_ATTEMPTS] = {"SORACAM_MAX_SLOT_ATTEMPTS", NULL, "N", "3",
+                         "tries of a slot without footage before it is given up"},
+    [O_BUDGET_RESERVE] = {"SORACAM_BUDGET_RESERVE", "budget-reserve", "FRAMES|off", "3600",
+                          "stop exporting a camera when fewer frames remain this month"},
+    [O_SHARD] = {"SORACAM_SHARD", "shard", "K/N", NULL,
+                 "capture only the cameras of shard K of N (K from 0), by a stable hash"},
+    [O_MAX_CONNECTIONS] = {"SORACAM_MAX_CONNECTIONS", "max-connections", "N", "64",
+                           "open HTTP connections at most"},
 };
 const size_t config_nopts = O_COUNT;
 
@@ -235,6 +281,114 @@ load_int(struct problems *p, int opt, const char *v, long long lo, long long hi,
     *out = x;
 }
 
+/* True for a GUID such as 00000000-0000-0000-0000-000000000000. */
+static bool
+guid_ok(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* True for an https URL, or an http one to a loopback or link-local (169.254.x.x) host: where
+ * the platform's token endpoints live. */
+static bool
+token_endpoint_ok(const char *url)
+{
+    if (str_starts_with(url, "https://") && url[8])
+        return true;
+    return is_loopback_http(url) || str_starts_with(url, "http://169.254.");
+}
+
+/* The Azure credential, by precedence: connection string, then SAS token with account URL,
+ * then a managed identity for the account URL. Also AZURE_STORAGE_API. */
+static void
+load_azure(struct config *cfg, struct problems *p, const char *const *v)
+{
+    char err[512];
+    if (v[O_CONN]) {
+        if (azure_conn_parse(v[O_CONN], &cfg->azure, err, sizeof(err)) < 0)
+            problem(p, O_CONN, "%s", err);
+        else
+            cfg->conn_string = xstrdup(v[O_CONN]);
+        if (v[O_SAS_TOKEN] || v[O_ACCOUNT_URL])
+            cfg->azure_ignored = v[O_SAS_TOKEN] && v[O_ACCOUNT_URL]
+                                     ? "AZURE_STORAGE_SAS_TOKEN and AZURE_STORAGE_ACCOUNT_URL"
+                                 : v[O_SAS_TOKEN] ? "AZURE_STORAGE_SAS_TOKEN"
+                                                  : "AZURE_STORAGE_ACCOUNT_URL";
+    } else if (v[O_ACCOUNT_URL]) {
+        int r = azure_conn_from_account_url(v[O_ACCOUNT_URL], v[O_SAS_TOKEN], &cfg->azure, err,
+                                            sizeof(err));
+        if (r < 0)
+            problem(p, r == -2 ? O_SAS_TOKEN : O_ACCOUNT_URL, "%s", err);
+    } else if (v[O_SAS_TOKEN]) {
+        problem(p, O_ACCOUNT_URL,
+                "is not set but AZURE_STORAGE_SAS_TOKEN is: set it to the storage account's "
+                "URL, e.g. https://<account>.blob.core.windows.net");
+    } else {
+        problem(p, O_CONN,
+                "is not set but the sink is azure: copy the connection string from the Azure "
+                "portal (Storage account > Security + networking > Access keys), or set "
+                "AZURE_STORAGE_ACCOUNT_URL=https://<account>.blob.core.windows.net to use a "
+                "managed identity (with AZURE_STORAGE_SAS_TOKEN: a SAS), or use "
+                "SORACAM_SINK=dir:PATH to write to a local directory");
+    }
+
+    if (v[O_AZURE_API] && strcmp(v[O_AZURE_API], "dfs") == 0)
+        cfg->azure_api = AZURE_API_DFS;
+    else if (v[O_AZURE_API] && strcmp(v[O_AZURE_API], "blob") != 0)
+        problem(p, O_AZURE_API,
+                "'%s' is not an API: use blob (Put Blob, works on every account) or dfs (the "
+                "Data Lake Storage Gen2 API)",
+                v[O_AZURE_API]);
+    if (cfg->azure_api == AZURE_API_DFS && cfg->azure.blob_endpoint && !cfg->azure.dfs_endpoint)
+        problem(p, O_AZURE_API,
+                "is dfs but the connection string gives no DFS endpoint (Azurite has none): "
+                "use blob, or add DfsEndpoint=https://<account>.dfs.core.windows.net");
+
+    if (cfg->azure.kind != AZURE_CRED_BEARER)
+        return; /* the identity settings below are the platform's; unused here */
+    if (v[O_IDENTITY_ENDPOINT] && !v[O_IDENTITY_HEADER])
+        problem(p, O_IDENTITY_HEADER,
+                "is not set but IDENTITY_ENDPOINT is: Azure Functions / App Service set both "
+                "when a managed identity is on; set both or neither");
+    else if (v[O_IDENTITY_HEADER] && !v[O_IDENTITY_ENDPOINT])
+        problem(p, O_IDENTITY_ENDPOINT,
+                "is not set but IDENTITY_HEADER is: Azure Functions / App Service set both "
+                "when a managed identity is on; set both or neither");
+    if (v[O_IDENTITY_ENDPOINT]) {
+        if (!token_endpoint_ok(v[O_IDENTITY_ENDPOINT]))
+            problem(p, O_IDENTITY_ENDPOINT,
+                    "'%s' must be an https:// URL, or http:// to a local address such as "
+                    "http://127.0.0.1:41741/msi/token (as the platform sets it)",
+                    v[O_IDENTITY_ENDPOINT]);
+        cfg->identity_endpoint = xstrdup(v[O_IDENTITY_ENDPOINT]);
+    }
+    if (v[O_IDENTITY_HEADER])
+        cfg->identity_header = xstrdup(v[O_IDENTITY_HEADER]);
+    if (v[O_IMDS]) {
+        if (!token_endpoint_ok(v[O_IMDS]))
+            problem(p, O_IMDS,
+                    "'%s' must be an http:// URL to a link-local or loopback address (the "
+                    "default is http://169.254.169.254) or an https:// URL",
+                    v[O_IMDS]);
+        cfg->imds_endpoint = xstrdup(v[O_IMDS]);
+    }
+    if (v[O_CLIENT_ID]) {
+        if (!guid_ok(v[O_CLIENT_ID]))
+            problem(p, O_CLIENT_ID,
+                    "'%s' is not a client id: a GUID like 00000000-0000-0000-0000-000000000000, "
+                    "shown as Client ID on the user-assigned identity's Overview page",
+                    v[O_CLIENT_ID]);
+        cfg->client_id = xstrdup(v[O_CLIENT_ID]);
+    }
+}
+
 /* Checks that the template gives every slot of the schedule its own name: renders a run of
  * consecutive slots and slots a day, a month and a year apart, and compares. */
 static void
@@ -306,6 +460,49 @@ config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
+/* The fleet settings: polling, catch-up, budget reserve, sharding, connections. */
+static void
+load_fleet(struct config *cfg, struct problems *p, const char *const *v)
+{
+    int64_t n = 0;
+    if (v[O_POLL])
+        load_duration(p, O_POLL, v[O_POLL], 100, 10000, &cfg->poll_interval_ms);
+    if (v[O_CATCHUP_WINDOW] &&
+        (strcmp(v[O_CATCHUP_WINDOW], "off") == 0 || strcmp(v[O_CATCHUP_WINDOW], "0") == 0))
+        cfg->catchup_window_ms = -1;
+    else if (v[O_CATCHUP_WINDOW])
+        load_duration(p, O_CATCHUP_WINDOW, v[O_CATCHUP_WINDOW], 1000, 7 * 86400000LL,
+                      &cfg->catchup_window_ms);
+    if (v[O_CATCHUP_MAX] && (load_int(p, O_CATCHUP_MAX, v[O_CATCHUP_MAX], 1, 10000, &n), n))
+        cfg->catchup_max = (long)n;
+    n = 0;
+    if (v[O_SLOT_ATTEMPTS] && (load_int(p, O_SLOT_ATTEMPTS, v[O_SLOT_ATTEMPTS], 1, 100, &n), n))
+        cfg->max_slot_attempts = (long)n;
+    n = -2;
+    if (v[O_BUDGET_RESERVE] && strcmp(v[O_BUDGET_RESERVE], "off") == 0)
+        cfg->budget_reserve = -1;
+    else if (v[O_BUDGET_RESERVE] &&
+             (load_int(p, O_BUDGET_RESERVE, v[O_BUDGET_RESERVE], 0, 100000000, &n), n >= 0))
+        cfg->budget_reserve = n == 0 ? 1 : (long)n; /* 0 would mean "default": keep 1 */
+    if (v[O_SHARD]) {
+        long k = -1, total = 0;
+        int used = 0;
+        if (sscanf(v[O_SHARD], "%ld/%ld%n", &k, &total, &used) != 2 ||
+            used != (int)strlen(v[O_SHARD]) || !isdigit((unsigned char)v[O_SHARD][0]) ||
+            total < 1 || total > 10000 || k < 0 || k >= total)
+            problem(p, O_SHARD,
+                    "'%s' is not K/N with 0 <= K < N (e.g. 0/3, 1/3, 2/3 for three instances; "
+                    "a Kubernetes indexed job can use $JOB_COMPLETION_INDEX/N)",
+                    v[O_SHARD]);
+        cfg->shard_index = k;
+        cfg->shard_count = total;
+    }
+    n = 0;
+    if (v[O_MAX_CONNECTIONS] &&
+        (load_int(p, O_MAX_CONNECTIONS, v[O_MAX_CONNECTIONS], 1, 10000, &n), n))
+        cfg->max_connections = (long)n;
+}
+
 int
 config_load(struct config *cfg, const char *const *overrides, FILE *errs)
 {
@@ -324,6 +521,8 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     /* Secrets first, so no later message can carry them. */
     redact_add(v[O_AUTH_KEY]);
     redact_add(v[O_CONN]);
+    redact_add(v[O_SAS_TOKEN]);
+    redact_add(v[O_IDENTITY_HEADER]);
     if (v[O_CONN]) {
         /* The key and SAS inside it are secrets by themselves, too. */
         char *copy = xstrdup(v[O_CONN]), *save = NULL;
@@ -361,12 +560,14 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     else
         cfg->auth_key = xstrdup(v[O_AUTH_KEY]);
 
-    if (v[O_DEVICE_IDS])
+    if (v[O_DEVICE_IDS] && strcmp(v[O_DEVICE_IDS], "all") == 0)
+        cfg->all_devices = true;
+    else if (v[O_DEVICE_IDS])
         add_devices(cfg, &p, O_DEVICE_IDS, v[O_DEVICE_IDS]);
     /* --device replaces the cameras of the environment rather than adding to them. */
     if (v[O_DEVICE_ID] && !p.from_flag[O_DEVICE_IDS])
         add_devices(cfg, &p, O_DEVICE_ID, v[O_DEVICE_ID]);
-    if (cfg->ndevices == 0)
+    if (cfg->ndevices == 0 && !cfg->all_devices)
         problem(&p, v[O_DEVICE_IDS] ? O_DEVICE_IDS : O_DEVICE_ID,
                 "no camera configured: set SORACOM_DEVICE_ID=<device id> for one camera or "
                 "SORACOM_DEVICE_IDS=<id>,<id>,... (or --device) for several");
@@ -384,22 +585,14 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
                 "server on 127.0.0.1)",
                 ep, DEFAULT_ENDPOINT);
 
-    /* The sink: azure when a connection string is present, unless told otherwise. */
+    /* The sink: azure when an Azure credential or account URL is present, unless told
+     * otherwise. */
     const char *sink = v[O_SINK];
     if (!sink)
-        sink = v[O_CONN] ? "azure" : "dir:" DEFAULT_SINK_DIR;
+        sink = v[O_CONN] || v[O_ACCOUNT_URL] || v[O_SAS_TOKEN] ? "azure" : "dir:" DEFAULT_SINK_DIR;
     if (strcmp(sink, "azure") == 0) {
         cfg->sink = SINK_AZURE;
-        if (!v[O_CONN]) {
-            problem(&p, O_CONN,
-                    "is not set but the sink is azure: copy the connection string from the "
-                    "Azure portal (Storage account > Security + networking > Access keys), or "
-                    "use SORACAM_SINK=dir:PATH to write to a local directory");
-        } else if (azure_conn_parse(v[O_CONN], &cfg->azure, err, sizeof(err)) < 0) {
-            problem(&p, O_CONN, "%s", err);
-        } else {
-            cfg->conn_string = xstrdup(v[O_CONN]);
-        }
+        load_azure(cfg, &p, v);
         if (!v[O_CONTAINER])
             problem(&p, O_CONTAINER,
                     "is not set: name the container (ADLS Gen2 file system) to write to, "
@@ -427,7 +620,7 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     bool tmpl_ok = template_compile(tmpl, &cfg->tmpl, err, sizeof(err)) == 0;
     if (!tmpl_ok)
         problem(&p, O_TEMPLATE, "'%s' %s", tmpl, err);
-    else if (!cfg->tmpl.has_device && cfg->ndevices > 1)
+    else if (!cfg->tmpl.has_device && (cfg->ndevices > 1 || cfg->all_devices))
         problem(&p, O_TEMPLATE,
                 "'%s' has no {device_id} but %zu cameras are configured, so their images "
                 "would overwrite each other's names: add {device_id}, e.g. %s",
@@ -455,7 +648,7 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     cfg->token_timeout_s = 86400;
     if (v[O_TOKEN_TIMEOUT])
         load_int(&p, O_TOKEN_TIMEOUT, v[O_TOKEN_TIMEOUT], 180, 172800, &cfg->token_timeout_s);
-    int64_t inflight = 16;
+    int64_t inflight = 1000;
     if (v[O_IN_FLIGHT])
         load_int(&p, O_IN_FLIGHT, v[O_IN_FLIGHT], 1, 10000, &inflight);
     cfg->max_in_flight = (long)inflight;
@@ -493,6 +686,7 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
                     v[O_CA]);
         cfg->ca_file = xstrdup(v[O_CA]);
     }
+    load_fleet(cfg, &p, v);
     return p.count;
 }
 
@@ -520,11 +714,30 @@ config_print(const struct config *cfg, FILE *out)
     fprintf(out, " (%zu)\n", cfg->ndevices);
     fprintf(out, "  %-34s %s\n", "SORACOM_API_ENDPOINT", cfg->api_endpoint);
     if (cfg->sink == SINK_AZURE) {
+        const struct azure_conn *az = &cfg->azure;
         fprintf(out, "  %-34s azure\n", "SORACAM_SINK");
-        fprintf(out, "  %-34s account %s, %s, endpoint %s\n", "AZURE_STORAGE_CONNECTION_STRING",
-                cfg->azure.account ? cfg->azure.account : "(from endpoint)",
-                cfg->azure.kind == AZURE_CRED_SAS ? "SAS (set)" : "account key (set)",
-                cfg->azure.blob_endpoint ? cfg->azure.blob_endpoint : "-");
+        if (az->source == AZURE_SRC_CONN_STRING)
+            fprintf(out, "  %-34s account %s, %s, endpoint %s\n", "AZURE_STORAGE_CONNECTION_STRING",
+                    az->account ? az->account : "(from endpoint)",
+                    az->kind == AZURE_CRED_SAS ? "SAS (set)" : "account key (set)",
+                    az->blob_endpoint ? az->blob_endpoint : "-");
+        else
+            fprintf(out, "  %-34s %s, %s\n", "AZURE_STORAGE_ACCOUNT_URL",
+                    az->blob_endpoint ? az->blob_endpoint : "-",
+                    az->kind == AZURE_CRED_SAS ? "SAS from AZURE_STORAGE_SAS_TOKEN (set)"
+                    : cfg->identity_endpoint   ? "managed identity (IDENTITY_ENDPOINT)"
+                                               : "managed identity (IMDS)");
+        if (az->kind == AZURE_CRED_BEARER)
+            fprintf(out, "  %-34s %s\n", "AZURE_CLIENT_ID",
+                    cfg->client_id ? cfg->client_id : "(system-assigned identity)");
+        if (cfg->azure_ignored)
+            fprintf(out, "  %-34s ignored: AZURE_STORAGE_CONNECTION_STRING takes precedence\n",
+                    cfg->azure_ignored);
+        fprintf(out, "  %-34s %s, endpoint %s\n", "AZURE_STORAGE_API",
+                cfg->azure_api == AZURE_API_DFS ? "dfs" : "blob",
+                cfg->azure_api == AZURE_API_DFS && az->dfs_endpoint ? az->dfs_endpoint
+                : az->blob_endpoint                                 ? az->blob_endpoint
+                                                                    : "-");
         fprintf(out, "  %-34s %s\n", "AZURE_STORAGE_CONTAINER_NAME",
                 cfg->container ? cfg->container : "(not set)");
     } else {
@@ -570,5 +783,12 @@ config_free(struct config *cfg)
     free(cfg->ca_file);
     free(cfg->listen);
     free(cfg->function_name);
+    free(cfg->identity_endpoint);
+    if (cfg->identity_header) {
+        memset(cfg->identity_header, 0, strlen(cfg->identity_header));
+        free(cfg->identity_header);
+    }
+    free(cfg->client_id);
+    free(cfg->imds_endpoint);
     memset(cfg, 0, sizeof(*cfg));
 }

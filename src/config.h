@@ -15,6 +15,8 @@
 
 enum sink_kind { SINK_AZURE, SINK_DIR };
 
+enum azure_api { AZURE_API_BLOB, AZURE_API_DFS };
+
 struct config {
     char *auth_key_id;         /* SORACOM AuthKey ID */
     char *auth_key;            /* SORACOM AuthKey (secret) */
@@ -42,6 +44,22 @@ struct config {
     char *function_name;       /* serve: the timer function's name */
     int handler_port;          /* serve: FUNCTIONS_CUSTOMHANDLER_PORT, 0 when unset */
     int64_t shutdown_grace_ms; /* daemon: how long in-flight captures may finish */
+    enum azure_api azure_api;  /* AZURE_STORAGE_API: Blob (Put Blob) or DFS (ADLS Gen2) */
+    char *identity_endpoint;   /* managed identity: IDENTITY_ENDPOINT (Functions/App Service) */
+    char *identity_header;     /* managed identity: IDENTITY_HEADER (secret) */
+    char *client_id;           /* managed identity: AZURE_CLIENT_ID (user-assigned), or NULL */
+    char *imds_endpoint;       /* managed identity: SORACAM_IMDS_ENDPOINT override, or NULL */
+    const char *azure_ignored; /* Azure settings ignored for a stronger credential, or NULL */
+    /* Fleet settings; 0 means the default. */
+    bool all_devices;          /* SORACOM_DEVICE_IDS=all: discover cameras every cycle */
+    int64_t poll_interval_ms;  /* export status polling interval */
+    int64_t catchup_window_ms; /* how far back catch-up looks (0: default; <0: off) */
+    long catchup_max;          /* catch-up captures per camera per tick */
+    long max_slot_attempts;    /* tries of a slot without footage, across restarts */
+    long budget_reserve;       /* remaining export frames kept in reserve (<0: guard off) */
+    long shard_index;          /* --shard K/N: K */
+    long shard_count;          /* --shard K/N: N (0: no sharding) */
+    long max_connections;      /* open HTTP connections at most */
 };
 
 /* One setting: its environment variable, its flag, and how to describe it. */

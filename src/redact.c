@@ -49,6 +49,37 @@ redact_add(const char *secret)
     free(enc);
 }
 
+/* Removes one exact entry. */
+static void
+remove_one(const char *s)
+{
+    for (size_t i = 0; i < nsecrets; i++) {
+        if (strcmp(secrets[i], s) == 0) {
+            free(secrets[i]);
+            memmove(&secrets[i], &secrets[i + 1], (nsecrets - i - 1) * sizeof(*secrets));
+            nsecrets--;
+            return;
+        }
+    }
+}
+
+void
+redact_remove(const char *secret)
+{
+    if (!secret)
+        return;
+    remove_one(secret);
+    char *enc = url_encode(secret, NULL);
+    remove_one(enc);
+    for (char *p = enc; *p; p++)
+        if (p[0] == '%' && p[1] && p[2]) {
+            p[1] = (char)tolower((unsigned char)p[1]);
+            p[2] = (char)tolower((unsigned char)p[2]);
+        }
+    remove_one(enc);
+    free(enc);
+}
+
 void
 redact_reset(void)
 {

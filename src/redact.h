@@ -17,6 +17,10 @@ char *redact_scrub(const char *s);
 /* Writes url without its query string ("https://host/path?[REDACTED]") into out. */
 void redact_url(const char *url, char *out, size_t outlen);
 
+/* Forgets one registered secret and its encoded forms (a replaced API token), so a
+ * long-running process does not accumulate them. */
+void redact_remove(const char *secret);
+
 /* Forgets all registered secrets (tests). */
 void redact_reset(void);
 

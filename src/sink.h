@@ -51,6 +51,8 @@ struct sink_ops {
      * obj must stay valid until cb runs. */
     void (*put)(struct sink *s, const char *path, const struct sink_object *obj, sink_cb *cb,
                 void *arg);
+    /* Deletes path (a record of soracam-lake's own, never an image); NULL: cannot. */
+    void (*remove)(struct sink *s, const char *path, sink_cb *cb, void *arg);
     /* Lists every stored path that starts with prefix (NULL: the sink cannot list). */
     void (*list)(struct sink *s, const char *prefix, sink_list_cb *cb, void *arg);
     /* Describes where path ends up, for logs ("https://acct.blob.../c/p" or a file path). */
@@ -65,6 +67,7 @@ struct sink {
 
 extern const struct sink_ops sink_dir_ops;
 extern const struct sink_ops sink_blob_ops;
+extern const struct sink_ops sink_dfs_ops;
 
 /* Opens the sink cfg selects. Returns NULL with err on failure. */
 struct sink *sink_open(const struct config *cfg, struct loop *loop, char *err, size_t errlen);

@@ -590,6 +590,93 @@ test_conn_free(void **state)
     assert_memory_equal(&c, &zero, sizeof c);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * AZURE_STORAGE_ACCOUNT_URL (+ AZURE_STORAGE_SAS_TOKEN)
+ * ------------------------------------------------------------------------------------- */
+
+struct url_case {
+    const char *url;
+    const char *sas;  /* AZURE_STORAGE_SAS_TOKEN, or NULL for a managed identity */
+    int result;       /* 0, -1 (the URL is wrong) or -2 (the SAS is) */
+    const char *blob; /* expected endpoints when result is 0 */
+    const char *dfs;
+    const char *account; /* NULL: expect NULL */
+    const char *hint;    /* when result < 0: must appear in the message */
+};
+
+static const struct url_case url_cases[] = {
+    {"https://soracamtest.blob.core.windows.net", NULL, 0,
+     "https://soracamtest.blob.core.windows.net", "https://soracamtest.dfs.core.windows.net",
+     "soracamtest", NULL},
+    {"https://SoracamTest.DFS.core.windows.net/", SAS, 0,
+     "https://soracamtest.blob.core.windows.net", "https://soracamtest.dfs.core.windows.net",
+     "soracamtest", NULL},
+    {"https://soracamcn.blob.core.chinacloudapi.cn", "?" SAS, 0,
+     "https://soracamcn.blob.core.chinacloudapi.cn", "https://soracamcn.dfs.core.chinacloudapi.cn",
+     "soracamcn", NULL},
+    {"http://127.0.0.1:10000/devstoreaccount1", SAS, 0, "http://127.0.0.1:10000/devstoreaccount1",
+     "http://127.0.0.1:10000/devstoreaccount1", "devstoreaccount1", NULL},
+    {"https://images.example.com", NULL, 0, "https://images.example.com",
+     "https://images.example.com", NULL, NULL},
+    {"http://soracamtest.blob.core.windows.net", NULL, -1, NULL, NULL, NULL,
+     "only sent over https"},
+    {"https://soracamtest.blob.core.windows.net/images", NULL, -1, NULL, NULL, NULL,
+     "AZURE_STORAGE_CONTAINER_NAME"},
+    {"https://soracamtest.blob.core.windows.net?" SAS, NULL, -1, NULL, NULL, NULL,
+     "AZURE_STORAGE_SAS_TOKEN"},
+    {"soracamtest.blob.core.windows.net", NULL, -1, NULL, NULL, NULL, "https://"},
+    {"", NULL, -1, NULL, NULL, NULL, "empty"},
+    {"https://soracamtest.blob.core.windows.net", "sv=2021-08-06&sp=rcw", -2, NULL, NULL, NULL,
+     "sig="},
+    {"https://soracamtest.blob.core.windows.net", "sv=1&sig=a b", -2, NULL, NULL, NULL, "sig="},
+};
+
+static void
+test_account_url(void **state)
+{
+    (void)state;
+    static const struct azure_conn zero;
+    for (size_t i = 0; i < sizeof url_cases / sizeof url_cases[0]; i++) {
+        const struct url_case *tc = &url_cases[i];
+        struct azure_conn c;
+        char err[1024] = "";
+        int r = azure_conn_from_account_url(tc->url, tc->sas, &c, err, sizeof err);
+        if (r != tc->result)
+            fail_msg("url case %zu (%s): result %d, want %d: %s", i, tc->url, r, tc->result, err);
+        if (r != 0) {
+            if (memcmp(&c, &zero, sizeof c) != 0)
+                fail_msg("url case %zu left the struct non-zero", i);
+            if (!strstr(err, tc->hint))
+                fail_msg("url case %zu: message lacks '%s': %s", i, tc->hint, err);
+            if (strstr(err, SAS_SIG) || strstr(err, "sig=a b"))
+                fail_msg("url case %zu: message leaks the SAS: %s", i, err);
+            continue;
+        }
+        assert_str_or_null(c.blob_endpoint, tc->blob, "blob_endpoint", tc->url);
+        assert_str_or_null(c.dfs_endpoint, tc->dfs, "dfs_endpoint", tc->url);
+        assert_str_or_null(c.account, tc->account, "account", tc->url);
+        const char *want_sas = tc->sas ? (tc->sas[0] == '?' ? tc->sas + 1 : tc->sas) : NULL;
+        assert_str_or_null(c.sas, want_sas, "sas", tc->url);
+        assert_int_equal(c.kind, tc->sas ? AZURE_CRED_SAS : AZURE_CRED_BEARER);
+        assert_int_equal(c.source, tc->sas ? AZURE_SRC_SAS_TOKEN : AZURE_SRC_IDENTITY);
+        assert_null(c.key);
+        azure_conn_free(&c);
+        assert_memory_equal(&c, &zero, sizeof c);
+    }
+}
+
+/* Connection strings report where their credential came from. */
+static void
+test_conn_source(void **state)
+{
+    (void)state;
+    struct azure_conn c;
+    char err[256];
+    assert_int_equal(azure_conn_parse("UseDevelopmentStorage=true", &c, err, sizeof err), 0);
+    assert_int_equal(c.source, AZURE_SRC_CONN_STRING);
+    azure_conn_free(&c);
+}
+
 int
 main(void)
 {
@@ -602,6 +689,8 @@ main(void)
         cmocka_unit_test(test_conn_parse_bad),
         cmocka_unit_test(test_conn_parse_null_and_small_err),
         cmocka_unit_test(test_conn_free),
+        cmocka_unit_test(test_account_url),
+        cmocka_unit_test(test_conn_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,7 +126,7 @@ check_defaults(const struct config *cfg)
     assert_int_equal(cfg->export_timeout_ms, 60000);
     assert_int_equal(cfg->max_image_bytes, 16 * 1024 * 1024);
     assert_int_equal(cfg->token_timeout_s, 86400);
-    assert_int_equal(cfg->max_in_flight, 16);
+    assert_int_equal(cfg->max_in_flight, 1000);
     assert_null(cfg->ca_file);
     assert_string_equal(cfg->tmpl.text, TEMPLATE_DEFAULT);
     assert_true(cfg->tmpl.has_device);

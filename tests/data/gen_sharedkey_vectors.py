@@ -243,6 +243,37 @@ REQUESTS = [
         ],
     ),
     (
+        "dfs_head_path",
+        "dfs", TEST_ACCOUNT, TEST_KEY, "HEAD",
+        TEST_DFS + "/images/cam-1/2026/11/26/070000.jpg",
+        [["x-ms-date", DATE], ["x-ms-version", VERSION]],
+    ),
+    (
+        "dfs_delete_if_match",
+        "dfs", TEST_ACCOUNT, TEST_KEY, "DELETE",
+        TEST_DFS + "/images/cam-1/2026/11/26/070000.jpg",
+        [
+            ["Content-Length", "0"],
+            ["If-Match", '"0x8DA7073A211CBEE"'],
+            ["x-ms-date", DATE],
+            ["x-ms-version", VERSION],
+        ],
+    ),
+    (
+        "dfs_flush_path_style_emulator",
+        "dfs", AZURITE_ACCOUNT, AZURITE_KEY, "PATCH",
+        AZURITE_BLOB + "/images/cam-1/2026/11/26/7CDDDE000001/soracam_20261126_070000_000.jpg"
+        "?action=flush&position=59752&close=true",
+        [
+            ["x-ms-date", DATE],
+            ["x-ms-version", VERSION],
+            ["Content-Length", "0"],
+            ["If-Match", '"0x8DA7073A211CBEE"'],
+            ["x-ms-content-type", "image/jpeg"],
+            ["x-ms-content-md5", MD5],
+        ],
+    ),
+    (
         "dfs_create_file_emulator_path_style",
         "dfs", AZURITE_ACCOUNT, AZURITE_KEY, "PUT",
         AZURITE_BLOB + "/images/a%20b.jpg?resource=file",

@@ -1,0 +1,115 @@
+/* What the Azure Blob and DFS sinks share. */
+#include "sink_azure.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+struct sink *
+sink_azure_open(const struct sink_ops *ops, const struct config *cfg, struct loop *loop,
+                const char *endpoint, const char *service, const char *kind, const char *missing,
+                char *err, size_t errlen)
+{
+    if (!endpoint) {
+        snprintf(err, errlen, "%s", missing);
+        return NULL;
+    }
+    struct sink_azure *s = xcalloc(1, sizeof(*s));
+    s->base.ops = ops;
+    s->kind = kind;
+    if (azure_client_init(&s->az, cfg, loop, service, err, errlen) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->root_url = xasprintf("%s/%s", endpoint, cfg->container);
+    log_debug("Azure: %s at %s with %s", service, s->root_url, azure_client_credential(&s->az));
+    return &s->base;
+}
+
+/* Unlinks op from its sink and frees it (its request cancelled). */
+static void
+op_free(struct sink_azure_op *op)
+{
+    *op->pprev = op->next;
+    if (op->next)
+        op->next->pprev = op->pprev;
+    azure_call_clear(&op->call);
+    free(op->path);
+    free(op->md5_b64);
+    free(op->aux);
+    free(op);
+}
+
+void
+sink_azure_close(struct sink *base)
+{
+    struct sink_azure *s = (struct sink_azure *)base;
+    if (!s)
+        return;
+    while (s->ops)
+        op_free(s->ops);
+    azure_client_clear(&s->az);
+    free(s->root_url);
+    free(s);
+}
+
+void
+sink_azure_locate(struct sink *base, const char *path, char *out, size_t outlen)
+{
+    struct sink_azure *s = (struct sink_azure *)base;
+    snprintf(out, outlen, "%s/%s", s->root_url, path);
+}
+
+void *
+sink_azure_op_new(size_t size, struct sink *base, const char *path, const struct sink_object *obj,
+                  sink_cb *cb, void *arg, void (*done)(struct azure_call *c))
+{
+    struct sink_azure_op *op = xcalloc(1, size < sizeof(*op) ? sizeof(*op) : size);
+    op->s = (struct sink_azure *)base;
+    op->path = path ? url_encode(path, "/") : NULL;
+    op->obj = obj;
+    op->md5_b64 = obj ? base64_encode(obj->md5, 16) : NULL;
+    op->cb = cb;
+    op->arg = arg;
+    op->call.client = &op->s->az;
+    op->call.done = done;
+    op->call.arg = op;
+    op->next = op->s->ops;
+    if (op->next)
+        op->next->pprev = &op->next;
+    op->pprev = &op->s->ops;
+    op->s->ops = op;
+    return op;
+}
+
+void
+sink_azure_op_finish(struct sink_azure_op *op, enum sink_status st, const char *detail)
+{
+    sink_cb *cb = op->cb;
+    void *arg = op->arg;
+    op_free(op);
+    cb(arg, st, detail);
+}
+
+bool
+sink_azure_op_prepared(struct sink_azure_op *op)
+{
+    char code[128];
+    long st = azure_call_status(&op->call);
+    if (st == 201 || st == 409) {
+        if (st == 201)
+            log_info("Azure: created %s %s", op->s->kind, op->s->az.container);
+        sink_azure_op_finish(op, SINK_OK, NULL);
+        return true;
+    }
+    if (st == 403 && !azure_call_auth_refused(&op->call)) {
+        log_warn("Azure: could not ensure %s %s exists (%s); continuing", op->s->kind,
+                 op->s->az.container, azure_call_code(&op->call, code, sizeof(code)));
+        sink_azure_op_finish(op, SINK_OK, NULL);
+        return true;
+    }
+    return false;
+}
