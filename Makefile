@@ -5,6 +5,7 @@
 #   make demo       install what is missing, capture two simulated cameras into ./captures
 #   make check-san  the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make format     reformat sources; make format-check fails on unformatted files
+#   make functions-package  dist/soracam-lake-functions.zip for Azure Functions zip deploy
 
 CC       ?= cc
 PYTHON   := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
@@ -46,7 +47,7 @@ ifeq ($(SANITIZE),1)
 BIN := $(BUILD)/soracam-lake
 endif
 
-.PHONY: all tests test demo check-san clean format format-check deps
+.PHONY: all tests test demo check-san clean format format-check deps functions-package
 
 all: $(BIN)
 
@@ -96,5 +97,8 @@ format:
 format-check:
 	clang-format --dry-run --Werror src/*.c src/*.h tests/*.c tests/*.h
 
+functions-package:
+	MAKE="$(MAKE)" bash scripts/functions-package.sh
+
 clean:
-	rm -rf build build-san soracam-lake
+	rm -rf build build-san soracam-lake dist
