@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "budget.h"
+#include "catchup.h"
 #include "config.h"
 #include "jpeg.h"
 #include "log.h"
@@ -20,17 +21,18 @@
 #include "template.h"
 #include "util.h"
 
-#define KNOWN_EXPORTS       4096
-#define MAX_EXPORT_POSTS    3     /* POSTs per slot, only after proof none was accepted */
-#define MAX_LOOKUPS         2     /* export list searches per ambiguous POST */
-#define LOOKUP_WINDOW_MS    5000  /* requestedTime tolerance around our POST */
-#define FIRST_POLL_MS       1000  /* an export is never ready sooner */
-#define DEFAULT_POLL_MS     250   /* then this often, so a ready image is seen quickly */
-#define SLOW_POLL_AFTER_MS  10000 /* an export slower than this is polled less and less often */
-#define MAX_POLL_MS         2000
-#define MAX_DOWNLOADS       4
-#define DOWNLOAD_TIMEOUT_MS 60000L
-#define URL_SAFETY_MS       2000 /* stop using a URL this close to its expiry */
+#define KNOWN_EXPORTS        4096
+#define MAX_EXPORT_POSTS     3     /* POSTs per slot, only after proof none was accepted */
+#define MAX_LOOKUPS          2     /* export list searches per ambiguous POST */
+#define LOOKUP_WINDOW_MS     5000  /* requestedTime tolerance around our POST */
+#define FIRST_POLL_MS        1000  /* an export is never ready sooner */
+#define DEFAULT_POLL_MS      250   /* then this often, so a ready image is seen quickly */
+#define FIRST_LOOK_MARGIN_MS 300   /* first look this long before the quickest export seen */
+#define SLOW_POLL_AFTER_MS   10000 /* an export slower than this is polled less and less often */
+#define MAX_POLL_MS          2000
+#define MAX_DOWNLOADS        4
+#define DOWNLOAD_TIMEOUT_MS  60000L
+#define URL_SAFETY_MS        2000 /* stop using a URL this close to its expiry */
 
 void
 capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop *loop,
@@ -120,6 +122,63 @@ fail(struct capture *cap, const char *fmt, ...)
     finish(cap, CAPTURE_FAILED);
 }
 
+/* ---- the export journal: accepted exports not yet stored, durable in the sink ---- */
+
+struct journal_write {
+    struct sink_object obj;
+    char *path;
+};
+
+static void
+journal_done(void *arg, enum sink_status st, const char *detail)
+{
+    struct journal_write *j = arg;
+    if (st == SINK_ERROR)
+        log_warn("could not update the export journal at %s: %s", j->path,
+                 detail ? detail : "unknown error");
+    free(j->path);
+    free(j);
+}
+
+static char *
+journal_path(const struct capture *cap)
+{
+    return xasprintf("%s%s/%lld.%s", EXPORTS_ROOT, cap->device_id, (long long)cap->slot_ms,
+                     cap->export_id);
+}
+
+/* Records that cap's export was accepted, so a crash before it is stored costs no second
+ * export: catch-up resumes it. */
+static void
+journal_add(struct capture *cap)
+{
+    struct sink *sink = cap->ctx->sink;
+    if (!sink->ops->list || cap->journaled)
+        return;
+    struct journal_write *j = xcalloc(1, sizeof(*j));
+    static const char empty[] = "{}\n";
+    j->path = journal_path(cap);
+    j->obj.data = (const unsigned char *)empty;
+    j->obj.len = sizeof(empty) - 1;
+    md5_digest(j->obj.data, j->obj.len, j->obj.md5);
+    j->obj.content_type = "application/json";
+    j->obj.plain = true;
+    cap->journaled = true;
+    sink->ops->put(sink, j->path, &j->obj, journal_done, j);
+}
+
+static void
+journal_remove(struct capture *cap)
+{
+    struct sink *sink = cap->ctx->sink;
+    if (!cap->journaled || !sink->ops->remove)
+        return;
+    struct journal_write *j = xcalloc(1, sizeof(*j));
+    j->path = journal_path(cap);
+    cap->journaled = false;
+    sink->ops->remove(sink, j->path, journal_done, j);
+}
+
 /* ---- store ---- */
 
 static void
@@ -127,6 +186,8 @@ stored(void *arg, enum sink_status st, const char *detail)
 {
     struct capture *cap = arg;
     http_req_clear(&cap->dl); /* the image is no longer needed: keep memory flat */
+    if (st != SINK_ERROR)
+        journal_remove(cap);
     if (st == SINK_OK) {
         finish(cap, CAPTURE_STORED);
     } else if (st == SINK_EXISTS) {
@@ -271,19 +332,25 @@ poll_later(struct capture *cap)
              cap->last_status[0] ? cap->last_status : "unknown");
         return;
     }
+    /* The first wait is poll_interval_ms as set when the export was accepted (an export is
+     * never ready within a second); then the regular interval, growing once the export has
+     * taken longer than SLOW_POLL_AFTER_MS. */
     int64_t wait = cap->poll_interval_ms;
     if (now + wait > cap->poll_deadline_mono)
         wait = cap->poll_deadline_mono - now;
     int64_t regular =
         cap->ctx->cfg->poll_interval_ms ? cap->ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
-    if (cap->poll_interval_ms < regular)
+    int64_t slow = regular > MAX_POLL_MS ? regular : MAX_POLL_MS;
+    if (now - cap->poll_started_mono <= SLOW_POLL_AFTER_MS)
         cap->poll_interval_ms = regular;
-    else if (now - cap->poll_started_mono > SLOW_POLL_AFTER_MS)
-        cap->poll_interval_ms = cap->poll_interval_ms * 5 / 4 > MAX_POLL_MS
-                                    ? (regular > MAX_POLL_MS ? regular : MAX_POLL_MS)
-                                    : cap->poll_interval_ms * 5 / 4;
+    else
+        cap->poll_interval_ms =
+            cap->poll_interval_ms * 5 / 4 > slow ? slow : cap->poll_interval_ms * 5 / 4;
     loop_timer_set(cap->ctx->loop, &cap->timer, wait, poll_fire, cap);
 }
+
+static void export_post(struct capture *cap);
+static void resume_abandon(struct capture *cap, const char *why);
 
 /* Acts on the export's status: download when completed, fail on terminal states, keep
  * polling on the rest (including values the spec does not list). */
@@ -295,24 +362,35 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
     case SORACOM_EXPORT_COMPLETED:
         if (cap->ctx->budget)
             budget_spent(cap->ctx->budget, cap->device_id);
-        if (cap->post_answer_ms)
-            metrics_export_wait((time_now_ms() - cap->post_answer_ms) / 1000.0);
+        if (cap->post_answer_ms && !cap->resume_id[0]) {
+            int64_t took = time_now_ms() - cap->post_answer_ms;
+            metrics_export_wait(took / 1000.0);
+            if (!cap->ctx->fastest_export_ms || took < cap->ctx->fastest_export_ms)
+                cap->ctx->fastest_export_ms = took;
+        }
         free(cap->url);
         cap->url = xstrdup(ex->url);
         cap->url_expiry_ms = ex->expiry_time;
         download(cap);
         return;
     case SORACOM_EXPORT_FAILED:
+        journal_remove(cap); /* terminal: nothing to resume */
         cap->no_footage = true;
         fail(cap, "SORACOM could not export an image for this moment (status failed): the "
                   "camera may have been offline or asleep, its recording licence may not "
                   "cover the time, or the footage was not yet available");
         return;
     case SORACOM_EXPORT_LIMIT_EXCEEDED:
+        journal_remove(cap);
         fail(cap, "the camera's monthly export allowance is used up (status limitExceeded): "
                   "raise the limit in the SORACOM console or wait for next month");
         return;
     case SORACOM_EXPORT_EXPIRED:
+        if (cap->resume_id[0]) { /* an earlier process's export: its URL is gone */
+            resume_abandon(cap, "its image URL has expired");
+            return;
+        }
+        journal_remove(cap);
         fail(cap, "export %s expired before its image was downloaded", cap->export_id);
         return;
     default:
@@ -338,6 +416,10 @@ polled(struct soracom_call *call, void *arg)
             return;
         }
         on_export_status(cap, &ex);
+        return;
+    }
+    if (call->outcome == SORACOM_OK && call->status == 404 && cap->resume_id[0]) {
+        resume_abandon(cap, "SORACOM no longer knows it");
         return;
     }
     if (call->outcome == SORACOM_OK &&
@@ -367,16 +449,20 @@ track_export(struct capture *cap, const char *export_id)
 {
     snprintf(cap->export_id, sizeof(cap->export_id), "%s", export_id);
     remember_export(cap->ctx, export_id);
+    journal_add(cap);
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
+    /* No export has been ready sooner than the quickest seen so far: the first look comes
+     * just before that (and never before FIRST_POLL_MS). */
     cap->poll_interval_ms = FIRST_POLL_MS;
+    if (cap->ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS > FIRST_POLL_MS)
+        cap->poll_interval_ms = cap->ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS;
     log_debug("device=%s: export %s accepted", cap->device_id, export_id);
     poll_later(cap);
 }
 
 /* ---- export ---- */
 
-static void export_post(struct capture *cap);
 static void lookup(struct capture *cap);
 
 static void
@@ -413,6 +499,7 @@ looked_up(struct soracom_call *call, void *arg)
                      cap->device_id, ex.export_id);
             snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex.export_id);
             remember_export(cap->ctx, ex.export_id);
+            journal_add(cap);
             cap->poll_started_mono = time_mono_ms();
             cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
             cap->poll_interval_ms = DEFAULT_POLL_MS;
@@ -505,6 +592,41 @@ export_post(struct capture *cap)
     soracom_call_start(cap->ctx->sc, &cap->call, "export", "POST", path, body, exported, cap);
 }
 
+/* ---- resuming an earlier process's export ---- */
+
+/* The earlier export cannot be used: forget it (and its journal record) and export anew. */
+static void
+resume_abandon(struct capture *cap, const char *why)
+{
+    log_warn("device=%s: export %s from an earlier run cannot be used (%s); exporting again",
+             cap->device_id, cap->export_id, why);
+    journal_remove(cap);
+    cap->resume_id[0] = '\0';
+    cap->export_id[0] = '\0';
+    export_post(cap);
+}
+
+static void
+resume_export(struct capture *cap)
+{
+    log_info("device=%s: resuming export %s, accepted by an earlier run that did not store it "
+             "(no second export)",
+             cap->device_id, cap->resume_id);
+    snprintf(cap->export_id, sizeof(cap->export_id), "%s", cap->resume_id);
+    remember_export(cap->ctx, cap->export_id);
+    cap->journaled = true;
+    cap->poll_started_mono = time_mono_ms();
+    cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
+    cap->poll_interval_ms = DEFAULT_POLL_MS;
+    poll_export(cap);
+}
+
+void
+capture_resume(struct capture *cap, const char *export_id)
+{
+    snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", export_id);
+}
+
 /* ---- check ---- */
 
 static void
@@ -525,7 +647,15 @@ checked(void *arg, enum sink_status st, const char *detail)
 {
     struct capture *cap = arg;
     if (st == SINK_EXISTS) {
+        if (cap->resume_id[0]) {
+            snprintf(cap->export_id, sizeof(cap->export_id), "%s", cap->resume_id);
+            cap->journaled = true;
+            journal_remove(cap);
+            cap->export_id[0] = '\0';
+        }
         finish(cap, CAPTURE_ALREADY_STORED);
+    } else if (st == SINK_ABSENT && cap->resume_id[0]) {
+        resume_export(cap);
     } else if (st == SINK_ABSENT && cap->ctx->budget) {
         budget_check(cap->ctx->budget, cap->device_id, budget_decided, cap);
     } else if (st == SINK_ABSENT) {

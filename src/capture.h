@@ -15,14 +15,15 @@ struct config;
 
 /* What every capture of a process shares. */
 struct capture_ctx {
-    const struct config *cfg; /* settings */
-    struct loop *loop;        /* event loop */
-    struct soracom *sc;       /* SORACOM session */
-    struct sink *sink;        /* where images go */
-    struct budget *budget;    /* export budget guard, or NULL */
-    char **known_exports;     /* export ids this process has seen (ring) */
-    size_t known_cap;         /* ring size */
-    size_t known_next;        /* next ring slot to overwrite */
+    const struct config *cfg;  /* settings */
+    struct loop *loop;         /* event loop */
+    struct soracom *sc;        /* SORACOM session */
+    struct sink *sink;         /* where images go */
+    struct budget *budget;     /* export budget guard, or NULL */
+    char **known_exports;      /* export ids this process has seen (ring) */
+    size_t known_cap;          /* ring size */
+    size_t known_next;         /* next ring slot to overwrite */
+    int64_t fastest_export_ms; /* quickest export seen (acceptance to completed), or 0 */
 };
 
 enum capture_outcome {
@@ -56,6 +57,8 @@ struct capture {
     char reason[768];    /* why it failed, for logs and reports */
     char path[1100];     /* object path in the sink */
     char export_id[128]; /* SORACOM export id, or "" */
+    char resume_id[128]; /* export accepted by an earlier process, or "" */
+    bool journaled;      /* an EXPORTS_ROOT record exists for this capture */
     size_t bytes;        /* image size */
     int width, height;   /* image dimensions */
     int64_t elapsed_ms;  /* from start to done */
@@ -94,6 +97,9 @@ void capture_ctx_free(struct capture_ctx *ctx);
 void capture_start(struct capture_ctx *ctx, struct capture *cap, const char *device_id,
                    const char *device_name, int64_t slot_ms, void (*done)(struct capture *, void *),
                    void *arg);
+/* Makes a just-started capture pick up export_id, accepted earlier for the same slot by a
+ * process that did not live to store it, instead of exporting again. */
+void capture_resume(struct capture *cap, const char *export_id);
 /* Abandons a capture in flight; done is not called. */
 void capture_cancel(struct capture *cap);
 /* Frees what a finished capture holds. */

@@ -40,6 +40,12 @@ struct since {
     int64_t ms;
 };
 
+/* An export accepted for a slot but not stored (from the journal). */
+struct pending_export {
+    int64_t slot_ms;
+    char id[128];
+};
+
 /* A slot's marker count. */
 struct marker {
     int64_t slot_ms;
@@ -56,6 +62,8 @@ struct cam_plan {
     size_t found;           /* missing slots collected */
     struct marker *markers; /* sorted by slot */
     size_t nmarkers;
+    struct pending_export *pending; /* journal entries, sorted by slot */
+    size_t npending;
     int64_t *gslots;   /* the group being checked */
     char **gpaths;     /* their paths */
     size_t gn;         /* entries */
@@ -131,10 +139,12 @@ plan_free(struct plan *p)
     for (int i = 0; i < WORKERS; i++) {
         group_free(&p->workers[i]);
         free(p->workers[i].markers);
+        free(p->workers[i].pending);
     }
     for (size_t i = 0; i < p->ntargets; i++) {
         free((char *)p->targets[i].device);
         free((char *)p->targets[i].name);
+        free((char *)p->targets[i].export_id);
     }
     free(p->targets);
     free(p->cams);
@@ -238,15 +248,32 @@ static void report_given_up(struct catchup *cu, const char *device, int64_t slot
 static void worker_next(struct cam_plan *w);
 static void plan_fill(struct plan *p);
 
+static int
+cmp_pending(const void *a, const void *b)
+{
+    const struct pending_export *x = a, *y = b;
+    return x->slot_ms < y->slot_ms ? -1 : x->slot_ms > y->slot_ms;
+}
+
+static const char *
+pending_export(const struct cam_plan *w, int64_t slot)
+{
+    struct pending_export key = {.slot_ms = slot};
+    const struct pending_export *e =
+        w->npending ? bsearch(&key, w->pending, w->npending, sizeof(key), cmp_pending) : NULL;
+    return e ? e->id : NULL;
+}
+
 static void
-add_target(struct plan *p, const struct camera *cam, int64_t slot)
+add_target(struct plan *p, const struct camera *cam, int64_t slot, const char *export_id)
 {
     if (p->ntargets == p->targets_cap) {
         p->targets_cap = p->targets_cap ? 2 * p->targets_cap : 64;
         p->targets = xrealloc(p->targets, p->targets_cap * sizeof(*p->targets));
     }
     p->targets[p->ntargets++] =
-        (struct runner_target){xstrdup(cam->id), cam->name[0] ? xstrdup(cam->name) : NULL, slot};
+        (struct runner_target){xstrdup(cam->id), cam->name[0] ? xstrdup(cam->name) : NULL, slot,
+                               export_id ? xstrdup(export_id) : NULL};
 }
 
 static void
@@ -282,7 +309,7 @@ group_listed(void *arg, enum sink_status st, const char *detail, char *const *na
             p->stats.missing++;
             w->contiguous = false;
             if (!p->max_per || w->found < p->max_per) {
-                add_target(p, &w->cam, slot);
+                add_target(p, &w->cam, slot, pending_export(w, slot));
                 w->found++;
             }
         }
@@ -307,6 +334,9 @@ worker_next(struct cam_plan *w)
         free(w->markers);
         w->markers = NULL;
         w->nmarkers = 0;
+        free(w->pending);
+        w->pending = NULL;
+        w->npending = 0;
         p->active--;
         plan_fill(p);
         return;
@@ -345,6 +375,34 @@ worker_next(struct cam_plan *w)
     free(prefix);
 }
 
+/* Reads the export journal of w's camera: EXPORTS_ROOT<device>/<slot ms>.<export id>. */
+static void
+journal_listed(void *arg, enum sink_status st, const char *detail, char *const *names, size_t n)
+{
+    struct cam_plan *w = arg;
+    struct plan *p = w->plan;
+    p->stats.listings++;
+    if (st == SINK_OK) {
+        size_t plen = strlen(EXPORTS_ROOT) + strlen(w->cam.id) + 1;
+        w->pending = xcalloc(n ? n : 1, sizeof(*w->pending));
+        for (size_t i = 0; i < n; i++) {
+            char *end;
+            if (strlen(names[i]) <= plen)
+                continue;
+            long long slot = strtoll(names[i] + plen, &end, 10);
+            if (*end != '.' || !end[1] || strlen(end + 1) >= sizeof(w->pending[0].id))
+                continue;
+            w->pending[w->npending].slot_ms = slot;
+            snprintf(w->pending[w->npending++].id, sizeof(w->pending[0].id), "%s", end + 1);
+        }
+        qsort(w->pending, w->npending, sizeof(*w->pending), cmp_pending);
+    } else {
+        log_warn("catch-up: cannot read the export journal of %s (%s)", w->cam.id,
+                 detail ? detail : "unknown error");
+    }
+    worker_next(w);
+}
+
 static void
 markers_listed(void *arg, enum sink_status st, const char *detail, char *const *names, size_t n)
 {
@@ -376,7 +434,9 @@ markers_listed(void *arg, enum sink_status st, const char *detail, char *const *
         log_warn("catch-up: cannot read the no-footage markers of %s (%s)", w->cam.id,
                  detail ? detail : "unknown error");
     }
-    worker_next(w);
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "%s%s/", EXPORTS_ROOT, w->cam.id);
+    p->cu->sink->ops->list(p->cu->sink, prefix, journal_listed, w);
 }
 
 static void

@@ -12,6 +12,9 @@
 
 #define MARKER_ROOT ".soracam-lake/missing/" /* <device>/<slot ms>.<attempt ms>.json */
 #define SINCE_ROOT  ".soracam-lake/since/"   /* <device>/<first slot ms>: catch-up's horizon */
+#define EXPORTS_ROOT                                                                               \
+    ".soracam-lake/exports/" /* <device>/<slot ms>.<export id>: accepted,                          \
+                                not yet stored (removed once stored) */
 
 struct capture;
 struct config;

@@ -32,6 +32,7 @@ struct loop {
     void (*watch_fn)(void *);  /* called when watch_fd is readable */
     void *watch_arg;           /* its argument */
     bool persistent;           /* keep running while idle */
+    int holds;                 /* work on other threads not yet posted back (atomic) */
     pthread_mutex_t post_lock; /* guards posts */
     struct loop_post *posts;   /* work handed over by other threads, newest first */
 };
@@ -92,6 +93,19 @@ void
 loop_set_persistent(struct loop *l, bool persistent)
 {
     l->persistent = persistent;
+}
+
+void
+loop_hold(struct loop *l)
+{
+    __atomic_add_fetch(&l->holds, 1, __ATOMIC_SEQ_CST);
+}
+
+void
+loop_release(struct loop *l)
+{
+    __atomic_sub_fetch(&l->holds, 1, __ATOMIC_SEQ_CST);
+    curl_multi_wakeup(l->multi);
 }
 
 void
@@ -252,6 +266,14 @@ on_header(char *data, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
         buf_clear(&req->resp_headers); /* a new response (after 100 Continue) */
+    if (len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
+        /* Size the body buffer once instead of growing it by doubling. */
+        unsigned long long clen = strtoull(data + 15, NULL, 10);
+        if (clen > req->resp.cap && clen < req->resp.max && req->resp.len == 0) {
+            req->resp.data = xrealloc(req->resp.data, (size_t)clen + 1);
+            req->resp.cap = (size_t)clen + 1;
+        }
+    }
     if (buf_append(&req->resp_headers, data, len) < 0) {
         req->overflow = true;
         return 0;
@@ -475,14 +497,14 @@ finish_transfers(struct loop *l)
 void
 loop_run(struct loop *l)
 {
-    l->stop = 0;
     while (!l->stop) {
         int running = 0;
         curl_multi_perform(l->multi, &running);
         finish_transfers(l);
         run_timers(l);
         run_posts(l);
-        if (l->stop || (!l->persistent && l->transfers == 0 && l->nheap == 0))
+        if (l->stop || (!l->persistent && l->transfers == 0 && l->nheap == 0 &&
+                        __atomic_load_n(&l->holds, __ATOMIC_SEQ_CST) == 0 && !l->posts))
             break;
         long timeout = 1000;
         if (l->nheap) {
@@ -496,6 +518,7 @@ loop_run(struct loop *l)
         if (l->watch_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) && l->watch_fn)
             l->watch_fn(l->watch_arg);
     }
+    l->stop = 0; /* a stop asked for before or during this run ends only this run */
 }
 
 const char *

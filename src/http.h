@@ -73,6 +73,10 @@ void loop_stop(struct loop *l);
 void loop_watch_fd(struct loop *l, int fd, void (*fn)(void *arg), void *arg);
 /* Keeps loop_run running while idle (servers), until loop_stop. */
 void loop_set_persistent(struct loop *l, bool persistent);
+/* Keeps loop_run from returning until a matching loop_release: for work done on other
+ * threads whose completion will be posted back. Safe from any thread. */
+void loop_hold(struct loop *l);
+void loop_release(struct loop *l);
 /* Runs fn(arg) on the loop's thread soon; safe from any thread (not a signal handler). */
 void loop_post(struct loop *l, void (*fn)(void *arg), void *arg);
 /* Number of connections libcurl opened so far. */

@@ -13,7 +13,7 @@
 #define EXIT_CAPTURE_FAILED 1
 #define EXIT_CONFIG         2
 
-enum { OPT_AT = 256, OPT_CONFIG_BASE = 512 };
+enum { OPT_AT = 256, OPT_FROM, OPT_TO, OPT_EVERY, OPT_FORCE, OPT_CONFIG_BASE = 512 };
 
 static void
 usage(FILE *out)
@@ -28,6 +28,7 @@ usage(FILE *out)
             "  run              capture the most recent schedule slot for every camera, then exit\n"
             "  daemon           capture every slot of the schedule until SIGTERM (foreground)\n"
             "  serve            run as an Azure Functions custom handler (timer trigger)\n"
+            "  backfill         capture every missing slot of a time range, oldest first\n"
             "  config           print the effective configuration (secrets masked) and exit\n"
             "\n"
             "run options:\n"
@@ -58,7 +59,9 @@ main(int argc, char **argv)
 {
     const char **overrides = xcalloc(config_nopts, sizeof(char *));
     char **owned = xcalloc(config_nopts, sizeof(char *));
-    struct option *longopts = xcalloc(config_nopts + 4, sizeof(struct option));
+    struct option *longopts = xcalloc(config_nopts + 8, sizeof(struct option));
+    struct backfill_opts bf = {0};
+    bool have_from = false, have_to = false;
     size_t n = 0;
     bool have_at = false;
     int64_t at_ms = 0;
@@ -71,6 +74,10 @@ main(int argc, char **argv)
             longopts[n++] = (struct option){config_opts[i].flag, required_argument, NULL,
                                             OPT_CONFIG_BASE + (int)i};
     longopts[n++] = (struct option){"at", required_argument, NULL, OPT_AT};
+    longopts[n++] = (struct option){"from", required_argument, NULL, OPT_FROM};
+    longopts[n++] = (struct option){"to", required_argument, NULL, OPT_TO};
+    longopts[n++] = (struct option){"every", required_argument, NULL, OPT_EVERY};
+    longopts[n++] = (struct option){"force", no_argument, NULL, OPT_FORCE};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n++] = (struct option){"version", no_argument, NULL, 'V'};
 
@@ -93,6 +100,26 @@ main(int argc, char **argv)
                 goto out;
             }
             have_at = true;
+        } else if (c == OPT_FROM || c == OPT_TO) {
+            int64_t *dst = c == OPT_FROM ? &bf.from_ms : &bf.to_ms;
+            if (time_parse_iso(optarg, dst) < 0) {
+                fprintf(stderr,
+                        "soracam-lake: --%s: '%s' is not an ISO-8601 time such as "
+                        "2026-11-20T00:00:00+09:00\n",
+                        c == OPT_FROM ? "from" : "to", optarg);
+                goto out;
+            }
+            *(c == OPT_FROM ? &have_from : &have_to) = true;
+        } else if (c == OPT_EVERY) {
+            if (parse_duration_ms(optarg, &bf.every_ms) < 0 || bf.every_ms < 1000) {
+                fprintf(stderr,
+                        "soracam-lake: --every: '%s' is not a duration of at least 1s (e.g. 5m, "
+                        "1h)\n",
+                        optarg);
+                goto out;
+            }
+        } else if (c == OPT_FORCE) {
+            bf.force = true;
         } else if (c >= OPT_CONFIG_BASE && c < OPT_CONFIG_BASE + (int)config_nopts) {
             size_t i = (size_t)(c - OPT_CONFIG_BASE);
             if (owned[i] && strcmp(config_opts[i].flag, "device") == 0) {
@@ -114,13 +141,15 @@ main(int argc, char **argv)
         goto out;
     }
     const char *cmd = argv[optind];
-    static const char *const commands[] = {"run", "daemon", "serve", "config"};
+    static const char *const commands[] = {"run", "daemon", "serve", "backfill", "config"};
     bool known = false;
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         known |= strcmp(cmd, commands[i]) == 0;
     if (!known) {
         fprintf(stderr,
-                "soracam-lake: unknown command '%s' (commands: run, daemon, serve, config)\n", cmd);
+                "soracam-lake: unknown command '%s' (commands: run, daemon, serve, backfill, "
+                "config)\n",
+                cmd);
         goto out;
     }
     if (have_at && strcmp(cmd, "run") != 0) {
@@ -130,6 +159,24 @@ main(int argc, char **argv)
     if (optind + 1 < argc) {
         fprintf(stderr, "soracam-lake: unexpected argument '%s'\n", argv[optind + 1]);
         goto out;
+    }
+    bool is_backfill = strcmp(cmd, "backfill") == 0;
+    if ((have_from || have_to || bf.every_ms || bf.force) && !is_backfill) {
+        fprintf(stderr, "soracam-lake: --from, --to, --every and --force go with 'backfill'\n");
+        goto out;
+    }
+    if (is_backfill) {
+        if (!have_from) {
+            fprintf(stderr, "soracam-lake: backfill needs --from TIME (ISO-8601, e.g. "
+                            "2026-11-20T00:00:00+09:00)\n");
+            goto out;
+        }
+        if (!have_to)
+            bf.to_ms = time_now_ms();
+        if (bf.to_ms < bf.from_ms) {
+            fprintf(stderr, "soracam-lake: backfill: --to is before --from\n");
+            goto out;
+        }
     }
     int problems = config_load(&cfg, overrides, stderr);
     cfg_loaded = true;
@@ -147,6 +194,8 @@ main(int argc, char **argv)
         rc = service_daemon(&cfg);
     } else if (strcmp(cmd, "serve") == 0) {
         rc = service_serve(&cfg);
+    } else if (is_backfill) {
+        rc = service_backfill(&cfg, &bf);
     } else {
         rc = service_run(&cfg, have_at, at_ms);
     }

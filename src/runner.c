@@ -185,6 +185,7 @@ runner_batch_clear(struct runner_batch *b)
         for (size_t i = 0; i < b->total; i++) {
             free((char *)b->targets[i].device);
             free((char *)b->targets[i].name);
+            free((char *)b->targets[i].export_id);
         }
         free(b->targets);
         b->targets = NULL;
@@ -257,6 +258,8 @@ start_jobs(struct runner *r)
         place->batch = job.batch;
         place->slot_ms = t->slot_ms;
         capture_start(&r->ctx, &place->cap, t->device, t->name, t->slot_ms, capture_done, place);
+        if (t->export_id)
+            capture_resume(&place->cap, t->export_id);
     }
 }
 
@@ -343,6 +346,7 @@ batch_init(struct runner *r, struct runner_batch *b, const struct runner_target 
         b->targets[i].device = xstrdup(t[i].device);
         b->targets[i].name = t[i].name && t[i].name[0] ? xstrdup(t[i].name) : NULL;
         b->targets[i].slot_ms = t[i].slot_ms;
+        b->targets[i].export_id = t[i].export_id ? xstrdup(t[i].export_id) : NULL;
     }
     b->slot_ms = n ? t[0].slot_ms : 0;
 }
@@ -360,7 +364,7 @@ runner_submit(struct runner *r, struct runner_batch *b, int64_t slot_ms)
 {
     struct runner_target *t = xcalloc(r->ncams ? r->ncams : 1, sizeof(*t));
     for (size_t i = 0; i < r->ncams; i++)
-        t[i] = (struct runner_target){r->cams[i].id, r->cams[i].name, slot_ms};
+        t[i] = (struct runner_target){r->cams[i].id, r->cams[i].name, slot_ms, NULL};
     batch_init(r, b, t, r->ncams);
     free(t);
     b->slot_ms = slot_ms;
@@ -378,6 +382,20 @@ runner_submit(struct runner *r, struct runner_batch *b, int64_t slot_ms)
                  slot, (long long)ready);
     }
     loop_timer_set(r->loop, &b->wait, ready, footage_ready, b);
+}
+
+void
+runner_drop_queued(struct runner *r)
+{
+    while (r->qlen) {
+        struct runner_job job = r->queue[r->qhead];
+        r->qhead = (r->qhead + 1) % r->qcap;
+        r->qlen--;
+        const struct runner_target *t = &job.batch->targets[job.target];
+        key_remove(r, t->device, t->slot_ms);
+        job.batch->failed++;
+        target_finished(job.batch);
+    }
 }
 
 void

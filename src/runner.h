@@ -20,9 +20,10 @@ struct runner;
 
 /* One thing to capture. */
 struct runner_target {
-    const char *device; /* device id */
-    const char *name;   /* camera name, or NULL */
-    int64_t slot_ms;    /* the moment */
+    const char *device;    /* device id */
+    const char *name;      /* camera name, or NULL */
+    int64_t slot_ms;       /* the moment */
+    const char *export_id; /* an export accepted earlier for this slot (resume it), or NULL */
 };
 
 /* A set of captures. The caller owns it; it must live until done has run. */
@@ -72,6 +73,8 @@ bool runner_in_flight(const struct runner *r, const char *device, int64_t slot_m
 
 /* Captures started or waiting, not yet finished. */
 size_t runner_busy(const struct runner *r);
+/* Drops queued captures that have not started (their batches count them as failed). */
+void runner_drop_queued(struct runner *r);
 /* Abandons batches still waiting for their slot's footage (they never run). */
 void runner_drop_waiting(struct runner *r);
 

@@ -43,6 +43,8 @@ struct owned_batch {
     int64_t started_mono;
 };
 
+struct backfill;
+
 struct service {
     const struct config *cfg;    /* settings */
     struct loop *loop;           /* event loop */
@@ -52,6 +54,7 @@ struct service {
     struct budget *budget;       /* export budget guard, or NULL */
     struct catchup *catchup;     /* finds and fills missed slots */
     bool cameras_ok;             /* the last camera resolution worked */
+    struct backfill *backfill;   /* backfill: its state */
     struct server *server;       /* health/metrics or the custom handler, or NULL */
     struct timer tick;           /* daemon: next slot */
     int64_t next_slot_s;         /* daemon: the slot tick waits for */
@@ -106,7 +109,7 @@ service_open(struct service *s, const struct config *cfg)
     char err[512];
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
-    s->loop = loop_new(cfg->ca_file, 0);
+    s->loop = loop_new(cfg->ca_file, cfg->max_connections > 0 ? cfg->max_connections : 64);
     if (!s->loop) {
         log_error("cannot initialise libcurl");
         return -1;
@@ -239,9 +242,9 @@ service_run(const struct config *cfg, bool have_at, int64_t at_ms)
     runner_submit(s.runner, &b, slot_ms);
     loop_run(s.loop);
     log_info("run finished: slot %s, %ld stored, %ld already stored, %ld failed, %ld SORACOM "
-             "requests (%ld auth)",
+             "requests (%ld auth), %ld connections opened",
              slot, b.stored, b.already, b.failed, soracom_request_count(s.sc),
-             soracom_auth_count(s.sc));
+             soracom_auth_count(s.sc), loop_connections_opened(s.loop));
     rc = b.failed || b.stored + b.already != (long)b.total ? EXIT_FAILED : 0;
     runner_batch_clear(&b);
 out:
@@ -535,6 +538,291 @@ service_serve(const struct config *cfg)
         _exit(rc);
     }
 out:
+    service_close(&s);
+    return rc;
+}
+
+/* ---- backfill ---- */
+
+#define PROGRESS_MS  250   /* progress bar refresh on a terminal */
+#define LOG_EVERY_MS 10000 /* progress log line otherwise */
+
+struct backfill {
+    struct service *svc;
+    const struct backfill_opts *opts;
+    struct runner_batch b;
+    struct runner_target *targets; /* the plan, copied */
+    size_t ntargets;
+    long *need;             /* per camera: slots to export */
+    long *remaining;        /* per camera: frames left, -1 unknown */
+    size_t ncams, answered; /* budget answers received */
+    int64_t started_mono;
+    size_t finished; /* captures finished */
+    bool tty;        /* stderr is a terminal */
+    struct timer progress;
+    bool planned, refused, interrupted;
+    char error[512];
+};
+
+static void
+progress_line(struct backfill *bf, bool final)
+{
+    double secs = (time_mono_ms() - bf->started_mono) / 1000.0;
+    size_t total = bf->ntargets;
+    double rate = secs > 0 ? bf->finished / secs : 0;
+    double eta = rate > 0 ? (total - bf->finished) / rate : 0;
+    int pct = total ? (int)(100 * bf->finished / total) : 100;
+    if (bf->tty) {
+        char bar[31];
+        int fill = pct * 30 / 100;
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r[%s] %zu/%zu %3d%%  %.1f/s  ETA %lds  stored %ld, failed %ld%s", bar,
+                bf->finished, total, pct, rate, (long)eta, bf->b.stored, bf->b.failed,
+                final ? "\n" : "   ");
+        fflush(stderr);
+    } else {
+        log_info("backfill: %zu/%zu (%d%%), %.1f/s, ETA %lds; %ld stored, %ld already, %ld "
+                 "failed",
+                 bf->finished, total, pct, rate, (long)eta, bf->b.stored, bf->b.already,
+                 bf->b.failed);
+    }
+}
+
+static void
+progress_tick(void *arg)
+{
+    struct backfill *bf = arg;
+    progress_line(bf, false);
+    loop_timer_set(bf->svc->loop, &bf->progress, bf->tty ? PROGRESS_MS : LOG_EVERY_MS,
+                   progress_tick, bf);
+}
+
+static void
+backfill_each(struct runner_batch *b, const struct capture *cap, void *arg)
+{
+    struct backfill *bf = arg;
+    bf->finished++;
+    record_each(b, cap, bf->svc);
+}
+
+static void
+backfill_done(struct runner_batch *b, void *arg)
+{
+    struct backfill *bf = arg;
+    UNUSED(b);
+    loop_timer_cancel(bf->svc->loop, &bf->progress);
+    progress_line(bf, true);
+    loop_stop(bf->svc->loop);
+}
+
+static void
+backfill_start(struct backfill *bf)
+{
+    struct service *s = bf->svc;
+    bf->started_mono = time_mono_ms();
+    bf->b.each = backfill_each;
+    bf->b.done = backfill_done;
+    bf->b.arg = bf;
+    log_info("backfill: capturing %zu missing slot(s), oldest first%s", bf->ntargets,
+             bf->tty ? "" : "; progress every 10s");
+    runner_submit_targets(s->runner, &bf->b, bf->targets, bf->ntargets);
+    loop_timer_set(s->loop, &bf->progress, 0, progress_tick, bf);
+}
+
+static size_t
+camera_index(const struct camera *cams, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cams[i].id, id) == 0)
+            return i;
+    return n;
+}
+
+/* All budget answers are in: refuse if a camera would end below the reserve. */
+static void
+budget_verdict(struct backfill *bf)
+{
+    struct service *s = bf->svc;
+    size_t n;
+    const struct camera *cams = runner_cameras(s->runner, &n);
+    long reserve = budget_reserve(s->budget);
+    bool short_somewhere = false;
+    fprintf(stderr, "%-16s %10s %14s %14s\n", "camera", "to export", "frames left", "left after");
+    for (size_t i = 0; i < n; i++) {
+        if (!bf->need[i])
+            continue;
+        long after = bf->remaining[i] < 0 ? -1 : bf->remaining[i] - bf->need[i];
+        bool bad = after >= 0 && after < reserve;
+        short_somewhere |= bad;
+        char left[24], aft[24];
+        snprintf(left, sizeof(left), bf->remaining[i] < 0 ? "unknown" : "%ld", bf->remaining[i]);
+        snprintf(aft, sizeof(aft), after < 0 ? "unknown" : "%ld", after);
+        fprintf(stderr, "%-16s %10ld %14s %14s%s\n", cams[i].id, bf->need[i], left, aft,
+                bad ? "  < reserve" : "");
+    }
+    if (short_somewhere && !bf->opts->force) {
+        snprintf(bf->error, sizeof(bf->error),
+                 "backfill would leave a camera below its export budget reserve of %ld frames "
+                 "(SORACAM_BUDGET_RESERVE): narrow the range, use a coarser --every, raise the "
+                 "camera's limit in the SORACOM console, or pass --force",
+                 reserve);
+        bf->refused = true;
+        loop_stop(s->loop);
+        return;
+    }
+    if (short_somewhere)
+        log_warn("backfill: going below the budget reserve because of --force");
+    backfill_start(bf);
+}
+
+struct budget_ask {
+    struct backfill *bf;
+    size_t index;
+};
+
+static void
+budget_answered(void *arg, long remaining, const char *error)
+{
+    struct budget_ask *ask = arg;
+    struct backfill *bf = ask->bf;
+    bf->remaining[ask->index] = remaining;
+    if (error)
+        log_warn("backfill: export budget of %s unknown (%s)",
+                 runner_cameras(bf->svc->runner, &(size_t){0})[ask->index].id, error);
+    free(ask);
+    if (++bf->answered == bf->ncams)
+        budget_verdict(bf);
+}
+
+static void
+backfill_planned(void *arg, const struct runner_target *t, size_t n, const struct catchup_stats *st,
+                 const char *error)
+{
+    struct backfill *bf = arg;
+    struct service *s = bf->svc;
+    bf->planned = true;
+    if (error) {
+        snprintf(bf->error, sizeof(bf->error), "%s", error);
+        loop_stop(s->loop);
+        return;
+    }
+    log_info("backfill: %zu slot(s) in range, %zu already stored, %zu given up without footage, "
+             "%zu to capture (%zu listings)",
+             st->slots, st->stored, st->given_up, n, st->listings);
+    bf->targets = xcalloc(n ? n : 1, sizeof(*bf->targets));
+    for (size_t i = 0; i < n; i++)
+        bf->targets[i] =
+            (struct runner_target){xstrdup(t[i].device), t[i].name ? xstrdup(t[i].name) : NULL,
+                                   t[i].slot_ms, t[i].export_id ? xstrdup(t[i].export_id) : NULL};
+    bf->ntargets = n;
+    if (n == 0) {
+        loop_stop(s->loop);
+        return;
+    }
+    size_t ncams;
+    const struct camera *cams = runner_cameras(s->runner, &ncams);
+    bf->ncams = ncams;
+    bf->need = xcalloc(ncams ? ncams : 1, sizeof(long));
+    bf->remaining = xcalloc(ncams ? ncams : 1, sizeof(long));
+    for (size_t i = 0; i < n; i++) {
+        size_t k = camera_index(cams, ncams, t[i].device);
+        if (k < ncams)
+            bf->need[k]++;
+    }
+    if (!s->budget) {
+        backfill_start(bf);
+        return;
+    }
+    for (size_t i = 0; i < ncams; i++) {
+        if (!bf->need[i]) {
+            bf->remaining[i] = -1;
+            if (++bf->answered == bf->ncams)
+                budget_verdict(bf);
+            continue;
+        }
+        struct budget_ask *ask = xcalloc(1, sizeof(*ask));
+        ask->bf = bf;
+        ask->index = i;
+        budget_query(s->budget, cams[i].id, budget_answered, ask);
+    }
+}
+
+static void
+backfill_resolved(struct service *s)
+{
+    struct backfill *bf = s->backfill;
+    if (!s->cameras_ok) {
+        snprintf(bf->error, sizeof(bf->error), "cannot tell which cameras to backfill");
+        loop_stop(s->loop);
+        return;
+    }
+    catchup_plan(s->catchup, bf->opts->from_ms, bf->opts->to_ms, bf->opts->every_ms, 0,
+                 backfill_planned, bf);
+}
+
+static void
+backfill_begin_stop(struct service *s)
+{
+    struct backfill *bf = s->backfill;
+    bf->interrupted = true;
+    runner_drop_queued(s->runner);
+    loop_timer_set(s->loop, &s->grace, s->cfg->shutdown_grace_ms, grace_over, s);
+    drain_check(s);
+}
+
+static void
+backfill_signalled(void *arg)
+{
+    signalled(arg, backfill_begin_stop);
+}
+
+int
+service_backfill(const struct config *cfg, const struct backfill_opts *opts)
+{
+    struct service s;
+    struct backfill bf = {.opts = opts, .tty = isatty(STDERR_FILENO) == 1};
+    char from[32], to[32];
+    int rc = EXIT_FAILED;
+    if (service_open(&s, cfg) < 0)
+        goto out;
+    bf.svc = &s;
+    s.backfill = &bf;
+    if (catch_signals(s.loop, backfill_signalled, &s) < 0)
+        goto out;
+    time_format_iso(opts->from_ms, from, sizeof(from));
+    time_format_iso(opts->to_ms, to, sizeof(to));
+    log_info("backfill from %s to %s, %s", from, to,
+             opts->every_ms ? "every --every" : "on the schedule's slots");
+    with_cameras(&s, backfill_resolved);
+    loop_set_persistent(s.loop, true);
+    loop_run(s.loop);
+    if (bf.error[0]) {
+        log_error("backfill: %s", bf.error);
+        goto out;
+    }
+    if (bf.interrupted) {
+        log_warn("backfill interrupted: %ld stored; run the same command again to continue",
+                 bf.b.stored);
+        rc = 130;
+        goto out;
+    }
+    log_info("backfill finished: %ld stored, %ld already stored, %ld failed", bf.b.stored,
+             bf.b.already, bf.b.failed);
+    rc = bf.b.failed ? EXIT_FAILED : 0;
+out:
+    if (bf.targets) {
+        for (size_t i = 0; i < bf.ntargets; i++) {
+            free((char *)bf.targets[i].device);
+            free((char *)bf.targets[i].name);
+            free((char *)bf.targets[i].export_id);
+        }
+        free(bf.targets);
+    }
+    runner_batch_clear(&bf.b);
+    free(bf.need);
+    free(bf.remaining);
     service_close(&s);
     return rc;
 }

@@ -15,4 +15,14 @@ int service_daemon(const struct config *cfg);
 /* Serves the Azure Functions host on 127.0.0.1:FUNCTIONS_CUSTOMHANDLER_PORT. */
 int service_serve(const struct config *cfg);
 
+/* What `backfill` should do. */
+struct backfill_opts {
+    int64_t from_ms;  /* first moment */
+    int64_t to_ms;    /* last moment (inclusive) */
+    int64_t every_ms; /* step; 0 means the schedule's slots */
+    bool force;       /* go on even if a camera's budget would fall below the reserve */
+};
+
+/* Captures every missing slot of a range for every camera, oldest first. */
+int service_backfill(const struct config *cfg, const struct backfill_opts *opts);
 #endif

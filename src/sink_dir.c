@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,27 +14,59 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "http.h"
 #include "sink.h"
 #include "util.h"
 
-struct dir_sink {
-    struct sink base; /* must be first */
-    char *root;       /* the directory images go under */
-    unsigned seq;     /* makes temp names unique within the process */
+#define WRITERS 4 /* threads writing files: fsync waits for the disk, not the CPU */
+
+/* One write handed to the writer threads. */
+struct dir_job {
+    struct dir_sink *s;
+    char *path;
+    const struct sink_object *obj;
+    sink_cb *cb;
+    void *arg;
+    enum sink_status status;
+    char detail[PATH_MAX + 128];
+    struct dir_job *next;
 };
+
+struct dir_sink {
+    struct sink base;                  /* must be first */
+    char *root;                        /* the directory images go under */
+    unsigned seq;                      /* makes temp names unique within the process (atomic) */
+    struct loop *loop;                 /* where completions are reported */
+    pthread_t writers[WRITERS];        /* write files so the event loop never waits for a disk */
+    size_t nwriters;                   /* threads started */
+    pthread_mutex_t lock;              /* guards jobs and closing */
+    pthread_cond_t wake;               /* signals a job or closing */
+    struct dir_job *jobs, **jobs_tail; /* FIFO of writes */
+    bool closing;                      /* writers exit */
+};
+
+static void *writer_main(void *arg);
 
 static struct sink *
 dir_open(const struct config *cfg, struct loop *loop, char *err, size_t errlen)
 {
-    UNUSED(loop);
-    UNUSED(err);
-    UNUSED(errlen);
     struct dir_sink *s = xcalloc(1, sizeof(*s));
     s->base.ops = &sink_dir_ops;
     s->root = xstrdup(cfg->sink_dir);
+    s->loop = loop;
     size_t n = strlen(s->root);
     while (n > 1 && s->root[n - 1] == '/')
         s->root[--n] = '\0';
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    s->jobs_tail = &s->jobs;
+    for (; s->nwriters < WRITERS; s->nwriters++) {
+        if (pthread_create(&s->writers[s->nwriters], NULL, writer_main, s) != 0) {
+            snprintf(err, errlen, "cannot start a writer thread");
+            sink_dir_ops.close(&s->base);
+            return NULL;
+        }
+    }
     return &s->base;
 }
 
@@ -112,7 +145,7 @@ write_temp(struct dir_sink *s, const char *final, const void *data, size_t len, 
     const char *slash = strrchr(final, '/');
     int dirlen = slash ? (int)(slash - final) : 0;
     snprintf(tmp, tmplen, "%.*s/.%s.%ld.%u.tmp", dirlen, final, slash ? slash + 1 : final,
-             (long)getpid(), s->seq++);
+             (long)getpid(), __atomic_fetch_add(&s->seq, 1, __ATOMIC_RELAXED));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
@@ -191,23 +224,25 @@ sidecar_json(const struct sink_object *obj)
     return out;
 }
 
-static void
-dir_put(struct sink *base, const char *path, const struct sink_object *obj, sink_cb *cb, void *arg)
+/* Writes obj at path now (on a writer thread). Returns the status; detail says why on error. */
+static enum sink_status
+put_now(struct dir_sink *s, const char *path, const struct sink_object *obj, char *detail,
+        size_t detaillen)
 {
-    struct dir_sink *s = (struct dir_sink *)base;
-    char final[PATH_MAX], side[PATH_MAX + 8], tmp[PATH_MAX + 64], detail[PATH_MAX + 128];
+    char final[PATH_MAX], side[PATH_MAX + 8], tmp[PATH_MAX + 64];
     struct stat st;
     char *json = NULL;
-    dir_locate(base, path, final, sizeof(final));
+    enum sink_status rc = SINK_ERROR;
+    dir_locate(&s->base, path, final, sizeof(final));
     snprintf(side, sizeof(side), "%s.json", final);
     if (make_dirs(final, false) < 0) {
-        snprintf(detail, sizeof(detail), "cannot create the directory for %s: %s", final,
+        snprintf(detail, detaillen, "cannot create the directory for %s: %s", final,
                  strerror(errno));
-        goto error;
+        goto out;
     }
     if (stat(final, &st) == 0) {
-        cb(arg, SINK_EXISTS, NULL);
-        return;
+        rc = SINK_EXISTS;
+        goto out;
     }
     /* Sidecar first: an image on disk always has its metadata beside it; a sidecar left
      * without an image by a crash is simply replaced next time. */
@@ -215,32 +250,93 @@ dir_put(struct sink *base, const char *path, const struct sink_object *obj, sink
         json = sidecar_json(obj);
         if (write_temp(s, side, json, strlen(json), tmp, sizeof(tmp)) < 0 ||
             rename(tmp, side) < 0) {
-            snprintf(detail, sizeof(detail), "cannot write %s: %s", side, strerror(errno));
+            snprintf(detail, detaillen, "cannot write %s: %s", side, strerror(errno));
             unlink(tmp);
-            goto error;
+            goto out;
         }
     }
     if (write_temp(s, final, obj->data, obj->len, tmp, sizeof(tmp)) < 0) {
-        snprintf(detail, sizeof(detail), "cannot write %s: %s", final, strerror(errno));
-        goto error;
+        snprintf(detail, detaillen, "cannot write %s: %s", final, strerror(errno));
+        goto out;
     }
     if (publish_noreplace(tmp, final) < 0) {
         int e = errno;
         unlink(tmp);
         if (e == EEXIST) {
-            free(json);
-            cb(arg, SINK_EXISTS, NULL);
-            return;
+            rc = SINK_EXISTS;
+            goto out;
         }
-        snprintf(detail, sizeof(detail), "cannot store %s: %s", final, strerror(e));
-        goto error;
+        snprintf(detail, detaillen, "cannot store %s: %s", final, strerror(e));
+        goto out;
     }
     fsync_dir(final);
+    rc = SINK_OK;
+out:
     free(json);
-    cb(arg, SINK_OK, NULL);
-    return;
-error:
-    free(json);
+    return rc;
+}
+
+/* Reports a finished write on the loop's thread. */
+static void
+job_complete(void *arg)
+{
+    struct dir_job *j = arg;
+    loop_release(j->s->loop);
+    j->cb(j->arg, j->status, j->status == SINK_ERROR ? j->detail : NULL);
+    free(j->path);
+    free(j);
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct dir_sink *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->jobs && !s->closing)
+            pthread_cond_wait(&s->wake, &s->lock);
+        if (s->closing) {
+            pthread_mutex_unlock(&s->lock);
+            return NULL;
+        }
+        struct dir_job *j = s->jobs;
+        s->jobs = j->next;
+        if (!s->jobs)
+            s->jobs_tail = &s->jobs;
+        pthread_mutex_unlock(&s->lock);
+        j->status = put_now(s, j->path, j->obj, j->detail, sizeof(j->detail));
+        loop_post(s->loop, job_complete, j);
+    }
+}
+
+static void
+dir_put(struct sink *base, const char *path, const struct sink_object *obj, sink_cb *cb, void *arg)
+{
+    struct dir_sink *s = (struct dir_sink *)base;
+    struct dir_job *j = xcalloc(1, sizeof(*j));
+    j->s = s;
+    j->path = xstrdup(path);
+    j->obj = obj;
+    j->cb = cb;
+    j->arg = arg;
+    loop_hold(s->loop);
+    pthread_mutex_lock(&s->lock);
+    *s->jobs_tail = j;
+    s->jobs_tail = &j->next;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void
+dir_remove(struct sink *base, const char *path, sink_cb *cb, void *arg)
+{
+    char full[PATH_MAX], detail[PATH_MAX + 64];
+    dir_locate(base, path, full, sizeof(full));
+    if (unlink(full) == 0 || errno == ENOENT) {
+        cb(arg, SINK_OK, NULL);
+        return;
+    }
+    snprintf(detail, sizeof(detail), "cannot remove %s: %s", full, strerror(errno));
     cb(arg, SINK_ERROR, detail);
 }
 
@@ -322,6 +418,20 @@ dir_close(struct sink *base)
     struct dir_sink *s = (struct dir_sink *)base;
     if (!s)
         return;
+    pthread_mutex_lock(&s->lock);
+    s->closing = true;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < s->nwriters; i++)
+        pthread_join(s->writers[i], NULL);
+    while (s->jobs) { /* never started: dropped with the process's other work */
+        struct dir_job *j = s->jobs;
+        s->jobs = j->next;
+        free(j->path);
+        free(j);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
     free(s->root);
     free(s);
 }
@@ -333,6 +443,7 @@ const struct sink_ops sink_dir_ops = {
     .exists = dir_exists,
     .put = dir_put,
     .list = dir_list,
+    .remove = dir_remove,
     .locate = dir_locate,
     .close = dir_close,
 };

@@ -247,6 +247,10 @@ auth_done(struct http_req *req, void *arg)
         const char *tok = json_string_value(json_object_get(j, "token"));
         const char *op = json_string_value(json_object_get(j, "operatorId"));
         if (key && tok && *key && *tok) {
+            if (sc->api_key)
+                redact_remove(sc->api_key);
+            if (sc->token)
+                redact_remove(sc->token);
             redact_add(key);
             redact_add(tok);
             wipe_free(sc->api_key);
@@ -372,6 +376,7 @@ on_answer(struct http_req *req, void *arg)
             call->reauthed = true;
             if (call->generation == sc->generation) {
                 log_info("SORACOM: %s answered 401; re-authenticating once", call->op);
+                redact_remove(sc->token);
                 wipe_free(sc->token);
                 sc->token = NULL;
             }
@@ -503,6 +508,7 @@ dispatch(struct soracom_call *call)
     }
     if (sc->token && time_mono_ms() > sc->token_expires_mono - REFRESH_MARGIN_MS) {
         log_info("SORACOM: API token expires soon; authenticating again");
+        redact_remove(sc->token);
         wipe_free(sc->token);
         sc->token = NULL;
     }

@@ -1,0 +1,210 @@
+"""Integration cases for fleets: discovery, concurrency, catch-up, backfill, budget, shards."""
+import json
+import os
+import re
+import signal
+import time
+
+from harness import DEVICES, check, iso, jpeg_comment, md5, wait_for
+from it_daemon import Proc, stored_files
+
+
+def fleet(c, n, asleep=(), offline=()):
+    """Gives the fake n cameras; the ids of those asleep or offline are given by index."""
+    devs = []
+    for i in range(n):
+        devs.append({"deviceId": "7CDDDE%06X" % (0x100 + i), "name": "カメラ %d" % i,
+                     "connected": i not in offline, "powerState": "sleep" if i in asleep else "on"})
+    c.fake.config(devices=devs)
+    return [d["deviceId"] for d in devs]
+
+
+def dir_env(c, **kw):
+    out = os.path.join(c.tmp, "captures")
+    env = c.env(AZURE_STORAGE_CONNECTION_STRING=None, AZURE_STORAGE_CONTAINER_NAME=None,
+                SORACAM_SINK="dir:" + out, SORACOM_DEVICE_ID=None, SORACAM_CAPTURE_DELAY="0")
+    for k, v in kw.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env, out
+
+
+def slots_of(files):
+    """{device: sorted slot ms} from default-template names."""
+    out = {}
+    for f in files:
+        m = re.match(r"\d{4}/\d\d/\d\d/(\w+)/soracam_(\d{8})_(\d{6})_(\d{3})\.jpg$", f)
+        check(m is not None, "unexpected name %s" % f)
+        t = time.strptime(m.group(2) + m.group(3), "%Y%m%d%H%M%S")
+        ms = (int(time.mktime(t)) - time.timezone) * 1000 + int(m.group(4))
+        out.setdefault(m.group(1), []).append(ms)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def assert_no_duplicate_exports(c):
+    for dev, per in c.fake.stats()["export_posts"].items():
+        dup = {t: n for t, n in per.items() if n != 1}
+        check(not dup, "camera %s exported slots more than once: %r" % (dev, dup))
+
+
+def test_fifty_cameras_three_slots_each_exactly_once(c):
+    ids = fleet(c, 50)
+    env, out = dir_env(c, SORACOM_DEVICE_IDS="all")
+    base = (int(time.time()) - 3600) // 300 * 300 * 1000
+    for k in range(3):
+        r = c.run(["run", "--at", iso(base + k * 300000)], env)
+        check(r.rc == 0, "run %d failed: %r" % (k, r))
+        check("50 to capture (discovered)" in r.err, "discovery not logged: %r" % r.err[-500:])
+    files = stored_files(out)
+    check(len(files) == 150, "want 150 images, got %d" % len(files))
+    per = slots_of(files)
+    check(sorted(per) == sorted(ids) and all(len(v) == 3 for v in per.values()),
+          "not 3 slots for every camera")
+    assert_no_duplicate_exports(c)
+    check(c.fake.posts() == 150, "want 150 exports, got %d" % c.fake.posts())
+    side = json.load(open(os.path.join(out, files[0] + ".json")))
+    check(side["metadata"].get("device_name", "").startswith("%E3%82%AB"),
+          "camera name missing or not URL-encoded UTF-8: %r" % side["metadata"])
+
+
+def test_all_skips_sleeping_and_disconnected_cameras(c):
+    ids = fleet(c, 5, asleep={1}, offline={3})
+    env, out = dir_env(c, SORACOM_DEVICE_IDS="all")
+    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)], env)
+    check(r.rc == 0, "run failed: %r" % r)
+    stored = sorted(slots_of(stored_files(out)))
+    check(stored == sorted([ids[0], ids[2], ids[4]]), "stored %r" % stored)
+    check("1 asleep, 1 disconnected" in r.err and ids[1] in r.err and ids[3] in r.err,
+          "skips not logged with reasons: %r" % r.err[-800:])
+
+
+def test_rate_limit_storm_on_one_camera_does_not_hold_back_others(c):
+    ids = fleet(c, 10)
+    victim = ids[0]
+    c.fake.faults({"op": "export_post", "device": victim, "action": "ratelimit:2", "count": 3},
+                  {"op": "export_get", "device": victim, "action": "ratelimit:1", "count": 2})
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(ids))
+    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)], env)
+    check(r.rc == 0, "run failed: %r" % r)
+    ms = {m.group(1): int(m.group(2)) for m in
+          re.finditer(r"stored device=(\w+) .* ms=(\d+)", r.err)}
+    check(len(ms) == 10, "not every camera stored: %r" % ms)
+    others = [v for k, v in ms.items() if k != victim]
+    check(ms[victim] >= 6000, "the victim did not wait out its 429s (%dms)" % ms[victim])
+    check(max(others) < 5000, "other cameras were held back: %r" % others)
+    assert_no_duplicate_exports(c)
+
+
+def test_restart_after_kill_catches_up_without_reexporting(c):
+    c.fake.config(footage_lag_ms=0, export_delay_ms=200)
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(DEVICES), SORACAM_SCHEDULE="* * * * * *")
+    d = Proc(c, ["daemon"], env)
+    try:
+        d.wait_log(r"cycle for slot .*: 2 stored", 30, count=2)
+    finally:
+        d.kill()  # SIGKILL: no goodbye
+    first = slots_of(stored_files(out))
+    last_before = max(max(v) for v in first.values())
+    wait_for(lambda: time.time() * 1000 > last_before + 4000, 10, "a gap of several slots")
+    d = Proc(c, ["daemon"], env)
+    try:
+        d.wait_log(r"catch-up: \d+ slot\(s\) missing", 20)
+        d.wait_log(r"catch-up: \d+ stored", 20)
+        d.wait_log(r"cycle for slot .*: 2 stored", 20, count=2)
+    finally:
+        rc = d.stop()
+    check(rc == 0, "exit %s" % rc)
+    per = slots_of(stored_files(out))
+    for dev in DEVICES:
+        s = per[dev]
+        gaps = [b for a, b in zip(s, s[1:]) if b - a != 1000]
+        check(not gaps, "camera %s still has gaps before %r (slots %r)" % (dev, gaps, s))
+        check(s[0] <= min(first[dev]), "history lost")
+    assert_no_duplicate_exports(c)
+
+
+def test_two_shards_cover_every_camera_exactly_once(c):
+    ids = fleet(c, 12)
+    slot = iso((int(time.time()) - 3600) // 300 * 300 * 1000)
+    seen = []
+    for k in range(2):
+        env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(ids))
+        r = c.run(["run", "--at", slot, "--shard", "%d/2" % k, "--sink",
+                   "dir:" + os.path.join(c.tmp, "shard%d" % k)], env)
+        check(r.rc == 0, "shard %d failed: %r" % (k, r))
+        got = sorted(slots_of(stored_files(os.path.join(c.tmp, "shard%d" % k))))
+        check(got, "shard %d captured nothing" % k)
+        seen.append(set(got))
+    check(not (seen[0] & seen[1]), "a camera is in both shards: %r" % (seen[0] & seen[1]))
+    check(seen[0] | seen[1] == set(ids), "cameras in no shard: %r" % (set(ids) - seen[0] - seen[1]))
+    r = c.run(["run", "--shard", "2/2"], dir_env(c)[0])
+    check(r.rc == 2 and ("SORACAM_SHARD" in r.err or "--shard" in r.err), "bad shard accepted: %r" % r)
+
+
+def test_backfill_refuses_when_budget_would_go_below_reserve(c):
+    c.fake.config(budget_frames=100)
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=DEVICES[0], SORACAM_BUDGET_RESERVE="95")
+    start = (int(time.time()) - 7200) // 3600 * 3600
+    r = c.run(["backfill", "--from", iso(start * 1000), "--to", iso((start + 3600) * 1000)], env)
+    check(r.rc == 1 and "reserve" in r.err and "--force" in r.err, "did not refuse: %r" % r)
+    check(c.fake.posts() == 0, "exported although refused")
+    check(re.search(r"%s +13 +100 +87" % DEVICES[0], r.err), "no estimate table: %r" % r.err[-800:])
+    r = c.run(["backfill", "--from", iso(start * 1000), "--to", iso((start + 600) * 1000)], env)
+    check(r.rc == 0 and c.fake.posts() == 3, "a small backfill within budget failed: %r" % r)
+
+
+def test_backfill_resumes_after_interruption(c):
+    c.fake.config(export_delay_ms=1000)
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(DEVICES), SORACAM_MAX_IN_FLIGHT="2")
+    start = (int(time.time()) - 10800) // 3600 * 3600
+    args = ["backfill", "--from", iso(start * 1000), "--to", iso((start + 3600) * 1000),
+            "--every", "5m"]
+    d = Proc(c, args, env)
+    try:
+        wait_for(lambda: len(stored_files(out)) >= 4 or d.dead(), 60, "4 images")
+    except Exception:
+        d.kill()
+        raise
+    rc = d.stop(signal.SIGINT)
+    check(rc == 130, "want exit 130 after SIGINT, got %s" % rc)
+    check("run the same command again" in d.err(), "no hint to rerun")
+    partial = len(stored_files(out))
+    check(partial < 26, "the first run was not interrupted")
+    r = c.run(args, env, timeout=120)
+    check(r.rc == 0, "resumed backfill failed: %r" % r)
+    check(len(stored_files(out)) == 26, "want 26 images (13 slots x 2), got %d" % len(stored_files(out)))
+    check("%d already stored" % partial in r.err or "already stored" in r.err, "did not skip: %r" % r.err[-600:])
+    assert_no_duplicate_exports(c)
+
+
+def test_slot_without_footage_is_given_up_after_three_attempts(c):
+    victim = DEVICES[0]
+    c.fake.faults({"op": "export_post", "device": victim, "action": "terminal:failed", "count": -1})
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(DEVICES))
+    start = (int(time.time()) - 7200) // 3600 * 3600
+    args = ["backfill", "--from", iso(start * 1000), "--to", iso((start + 600) * 1000)]
+    for k in range(3):
+        r = c.run(args, env)
+        check(r.rc == 1, "attempt %d: want exit 1: %r" % (k, r))
+    check(c.fake.posts(victim) == 9, "want 3 attempts of 3 slots, got %d" % c.fake.posts(victim))
+    markers = [f for d, _, fs in os.walk(os.path.join(out, ".soracam-lake", "missing", victim)) for f in fs]
+    check(len(markers) == 9, "want 9 markers, got %r" % markers)
+    r = c.run(args, env)
+    check(r.rc == 0, "after giving up the slots the run should succeed: %r" % r)
+    check(c.fake.posts(victim) == 9, "a given-up slot was exported again")
+    check("has no footage after 3 attempt(s)" in r.err, "giving up not reported: %r" % r.err[-800:])
+    check(len(slots_of(stored_files(out)).get(DEVICES[1], [])) == 3, "the healthy camera lost slots")
+
+
+def test_budget_guard_stops_exports_below_reserve(c):
+    c.fake.config(budget_frames=5000)
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=DEVICES[0], SORACAM_BUDGET_RESERVE="5000")
+    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)], env)
+    check(r.rc == 1 and "export budget reserve reached" in r.err, "guard silent: %r" % r)
+    check(r.err.count("export budget reserve reached") == 1, "not said exactly once")
+    check(c.fake.posts() == 0, "exported below the reserve")
+    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)],
+              dict(env, SORACAM_BUDGET_RESERVE="100"))
+    check(r.rc == 0 and c.fake.posts() == 1, "above the reserve it must export: %r" % r)
