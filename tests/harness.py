@@ -394,7 +394,7 @@ class Harness:
                 self.failed += 1
                 self.failures.append(name)
                 print("FAIL %-58s %5.1fs" % (name, time.monotonic() - t0))
-                if isinstance(e, Failed):
+                if isinstance(e, AssertionError):
                     print("     " + str(e).replace("\n", "\n     "))
                 else:
                     traceback.print_exc()
