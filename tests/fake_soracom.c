@@ -1030,7 +1030,7 @@ struct base_image {
     unsigned char *buf;
     size_t len;
 };
-static struct base_image *base_images;  /* one per device seen, under base_lock */
+static struct base_image *base_images; /* one per device seen, under base_lock */
 static size_t nbase_images;
 static pthread_mutex_t base_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -2691,8 +2691,9 @@ usage(FILE *f)
 {
     size_t i;
 
-    fprintf(f, "usage: fake_soracom [--port N] [--port-file PATH] [--devices N]\n"
-               "                    [--auth-key-id ID] [--auth-key KEY] [--quiet] [--fast-images]\n");
+    fprintf(f,
+            "usage: fake_soracom [--port N] [--port-file PATH] [--devices N]\n"
+            "                    [--auth-key-id ID] [--auth-key KEY] [--quiet] [--fast-images]\n");
     for (i = 0; i < CONFIG_OPTION_COUNT; i++)
         fprintf(f, "  --%-22s N  %s (default %" PRId64 ")\n", config_options[i].cli,
                 config_options[i].help, config_options[i].def);

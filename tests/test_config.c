@@ -477,8 +477,8 @@ static void
 test_sparse_schedules_accepted(void **state)
 {
     (void)state;
-    /* Regression (fixed): src/config.c:222-254 (check_template_slots, compare at line 241) collects 24
-     * consecutive slots, then the first slot after t + 1 day, + 31 days, ...; when the schedule
+    /* Regression (fixed): src/config.c:222-254 (check_template_slots, compare at line 241) collects
+     * 24 consecutive slots, then the first slot after t + 1 day, + 31 days, ...; when the schedule
      * has fewer than 24 slots a day, the "+1 day" slot is already in the list, and a slot
      * compared with itself renders the same name. So a daily SORACAM_SCHEDULE such as
      * "0 0 0 * * *" (also daily at 09:00, every 12 h, every 2 h, weekly, monthly; see the
@@ -521,8 +521,8 @@ static void
 test_endpoint_http_lookalikes(void **state)
 {
     (void)state;
-    /* Regression (fixed): src/config.c:173-179 (is_loopback_http) only checks that the text after "http://"
-     * starts with "127.", "localhost" or "[::1]", so SORACOM_API_ENDPOINT values such as
+    /* Regression (fixed): src/config.c:173-179 (is_loopback_http) only checks that the text after
+     * "http://" starts with "127.", "localhost" or "[::1]", so SORACOM_API_ENDPOINT values such as
      * http://localhost.evil.example, http://localhost@evil.example (userinfo: the host is
      * evil.example) and http://127.evil.example are accepted (config_load returns 0) and the
      * AuthKey would be sent over plain http to a remote host. Expected: >= 1 problem naming
@@ -812,10 +812,10 @@ static void
 test_device_list_empty(void **state)
 {
     (void)state;
-    /* Regression (fixed): src/config.c:338-347 (config_load) reports "no camera configured" only when neither
-     * variable is set; SORACOM_DEVICE_IDS=" , ," (or --device ",") yields 0 cameras and config_load
-     * returns 0, so the daemon would start with nothing to capture. Expected: >= 1 problem
-     * naming SORACOM_DEVICE_IDS. */
+    /* Regression (fixed): src/config.c:338-347 (config_load) reports "no camera configured" only
+     * when neither variable is set; SORACOM_DEVICE_IDS=" , ," (or --device ",") yields 0 cameras
+     * and config_load returns 0, so the daemon would start with nothing to capture. Expected: >= 1
+     * problem naming SORACOM_DEVICE_IDS. */
     struct config cfg;
     char *errs;
     set_base();
@@ -999,8 +999,9 @@ static void
 test_secrets_registered_spaced_conn_string(void **state)
 {
     (void)state;
-    /* Regression (fixed): src/config.c:307-310 (config_load): eq = strchr(seg, '=') is taken before str_trim(seg)
-     * moves the segment left over its leading whitespace, so with "; AccountKey=KEY" (or
+    /* Regression (fixed): src/config.c:307-310 (config_load): eq = strchr(seg, '=') is taken before
+     * str_trim(seg) moves the segment left over its leading whitespace, so with "; AccountKey=KEY"
+     * (or
      * ";\n\tAccountKey=KEY", which azure_conn_parse accepts) redact_add registers KEY without
      * its first characters (one per leading blank). redact_scrub(KEY) then gives
      * "X[REDACTED]"-style output that reveals the start of the key. Expected "[REDACTED]". */

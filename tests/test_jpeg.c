@@ -338,9 +338,9 @@ static void
 test_sos_header_swallowing_eoi(void **state)
 {
     (void)state;
-    /* Regression (fixed): src/jpeg.c:52 checks only i + seglen > len, so an SOS segment whose length field
-     * (4) covers the trailing FF D9 is accepted: jpeg_verify returns 0 for an image with a
-     * malformed 4-byte scan header, no entropy data and no real EOI marker. Expected -1. */
+    /* Regression (fixed): src/jpeg.c:52 checks only i + seglen > len, so an SOS segment whose
+     * length field (4) covers the trailing FF D9 is accepted: jpeg_verify returns 0 for an image
+     * with a malformed 4-byte scan header, no entropy data and no real EOI marker. Expected -1. */
     struct jpeg_case c = {"", {P_SOI, P_SOF0, P_END}, 1920, 1080, 0, NULL};
     struct image im;
     char err[200] = "";

@@ -304,10 +304,10 @@ static void
 test_render_does_not_fit(void **state)
 {
     (void)state;
-    /* Regression (fixed): src/template.c:195-211 (template_render) sets b.max = outlen - 1, but expand()
-     * and expand_date() ignore buf_append's result (lines 36, 78, 100, 103, 106, 124): parts that
-     * would overflow are dropped, shorter parts after them are still appended, and the check
-     * b.len < outlen at line 205 always holds, so it returns 0 with a truncated or spliced
+    /* Regression (fixed): src/template.c:195-211 (template_render) sets b.max = outlen - 1, but
+     * expand() and expand_date() ignore buf_append's result (lines 36, 78, 100, 103, 106, 124):
+     * parts that would overflow are dropped, shorter parts after them are still appended, and the
+     * check b.len < outlen at line 205 always holds, so it returns 0 with a truncated or spliced
      * path. Input "abcdef/{yyyy}" with outlen 8 gives rc 0 and "abcdef/";
      * "{yyyy}{MM}" with outlen 4 gives rc 0 and "11". Expected -1 ("does not fit"). */
     static const struct {
