@@ -4,6 +4,7 @@
 #   make test       install what is missing, build with -Werror, run unit + integration tests
 #   make demo       install what is missing, capture two simulated cameras into ./captures
 #   make check-san  the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      the fleet benchmark (1000 simulated cameras, one slot; prints figures)
 #   make format     reformat sources; make format-check fails on unformatted files
 #   make functions-package  dist/soracam-lake-functions.zip for Azure Functions zip deploy
 
@@ -47,7 +48,7 @@ ifeq ($(SANITIZE),1)
 BIN := $(BUILD)/soracam-lake
 endif
 
-.PHONY: all tests test demo check-san clean format format-check deps functions-package
+.PHONY: all tests test demo bench check-san clean format format-check deps functions-package
 
 all: $(BIN)
 
@@ -85,6 +86,11 @@ check-san:
 	$(MAKE) WERROR=1 SANITIZE=1 tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(PYTHON) tests/harness.py --build build-san --bin $(abspath build-san/soracam-lake)
+
+bench:
+	bash scripts/setup.sh --test
+	$(MAKE) all $(FAKE_BIN)
+	$(PYTHON) bench/fleet.py $(BENCH_ARGS)
 
 demo:
 	bash scripts/setup.sh

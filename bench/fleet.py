@@ -42,14 +42,23 @@ def log_ms(line):
     return (int(time.mktime(t)) - time.timezone) * 1000 + int(m.group(2))
 
 
-def one_run(args, tmp, fake_url, env_sink, slot_ms):
+def proc_cpu(pid):
+    """CPU seconds (user + system) a process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(args, tmp, fake_url, env_sink, slot_ms, fake_pid):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "SORACOM_API_ENDPOINT": fake_url, "SORACOM_AUTH_KEY_ID": KEY_ID,
            "SORACOM_AUTH_KEY": KEY, "SORACOM_DEVICE_IDS": "all",
            "SORACAM_CAPTURE_DELAY": "0", "SORACAM_MAX_IN_FLIGHT": str(args.cameras)}
+    env.update(dict(kv.split("=", 1) for kv in args.env))
     env.update(env_sink)
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(slot_ms // 1000))
     err_path = os.path.join(tmp, "run.err")
+    fake_cpu0 = proc_cpu(fake_pid)
     with open(err_path, "wb") as err:
         t0 = time.monotonic()
         p = subprocess.Popen([os.path.join(ROOT, "soracam-lake"), "run", "--at", iso], env=env,
@@ -66,6 +75,7 @@ def one_run(args, tmp, fake_url, env_sink, slot_ms):
                 break
             time.sleep(0.01)
         wall = time.monotonic() - t0
+    fake_cpu = proc_cpu(fake_pid) - fake_cpu0
     text = open(err_path, encoding="utf-8", errors="replace").read()
     stored = {}
     for line in text.splitlines():
@@ -91,6 +101,7 @@ def one_run(args, tmp, fake_url, env_sink, slot_ms):
         "cpu_s": round(cpu, 3),
         "cpu_ms_per_capture": round(1000 * cpu / max(len(stored), 1), 3),
         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
+        "fake_cpu_s": round(fake_cpu, 2),
         "connections_opened": int(conns.group(1)) if conns else None,
         "soracom_requests": stats["requests"],
     }
@@ -106,6 +117,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra setting for soracam-lake, e.g. SORACAM_POLL_INTERVAL=500ms")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="soracam-bench-")
     servers = []
@@ -138,12 +151,12 @@ def main():
             else:
                 sink = {"SORACAM_SINK": "dir:" + os.path.join(tmp, "captures%d" % k)}
             slot = (int(time.time()) - 3600 - 300 * k) // 300 * 300 * 1000
-            results.append(one_run(args, tmp, fake_url, sink, slot))
+            results.append(one_run(args, tmp, fake_url, sink, slot, fake.proc.pid))
         print("fleet benchmark: %d cameras, export ready after %d-%d ms, %d-byte JPEGs, %s sink"
               % (args.cameras, args.delay_ms, args.delay_ms + args.jitter_ms, args.image_bytes,
                  args.sink))
         keys = ["stored", "wall_s", "captures_per_s", "overhead_p50_ms", "overhead_p95_ms",
-                "overhead_max_ms", "cpu_ms_per_capture", "cpu_s", "peak_rss_mb",
+                "overhead_max_ms", "cpu_ms_per_capture", "cpu_s", "fake_cpu_s", "peak_rss_mb",
                 "connections_opened", "soracom_requests", "exit"]
         for key in keys:
             print("  %-20s %s" % (key, "  ".join(str(r[key]) for r in results)))

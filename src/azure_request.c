@@ -461,7 +461,7 @@ send_attempt(struct azure_call *c, const char *token)
         req->body_len = c->body_len;
     }
     req->timeout_ms = BASE_TIMEOUT_MS + (long)(c->body_len / (1024 * 1024)) * 1000;
-    req->max_response = MAX_ANSWER;
+    req->max_response = c->max_answer ? c->max_answer : MAX_ANSWER;
     req->done = http_done;
     req->arg = c;
     if (http_start(cl->loop, req) < 0) {

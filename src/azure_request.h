@@ -48,6 +48,7 @@ struct azure_call {
     const char *what;                   /* "upload", "lookup", ... for retry log lines */
     void (*done)(struct azure_call *c); /* called once per azure_call_start */
     void *arg;                          /* for done */
+    size_t max_answer;                  /* cap on the answer body; 0: 64 KiB */
 
     /* Filled in before done. */
     struct http_req req; /* the last attempt and its answer */

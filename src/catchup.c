@@ -91,6 +91,12 @@ struct plan {
     struct cam_plan workers[WORKERS];
 };
 
+struct pass_batch {
+    struct runner_batch b;
+    struct catchup *cu;
+    struct pass_batch *next; /* in cu->batches */
+};
+
 struct catchup {
     const struct config *cfg;
     struct loop *loop;
@@ -104,8 +110,9 @@ struct catchup {
     bool warned_no_list;
     struct since *since; /* first slot handled, per camera */
     size_t nsince;
-    bool since_loaded;  /* the since markers were read */
-    bool since_loading; /* they are being read */
+    bool since_loaded;          /* the since markers were read */
+    bool since_loading;         /* they are being read */
+    struct pass_batch *batches; /* catch-up batches in progress */
 };
 
 struct catchup *
@@ -162,6 +169,12 @@ catchup_free(struct catchup *cu)
     free(cu->reported);
     free(cu->marks);
     free(cu->since);
+    while (cu->batches) { /* abandoned at exit (the runner is gone already) */
+        struct pass_batch *pb = cu->batches;
+        cu->batches = pb->next;
+        runner_batch_clear(&pb->b);
+        free(pb);
+    }
     free(cu);
 }
 
@@ -245,6 +258,25 @@ marker_count(const struct cam_plan *w, int64_t slot)
 }
 
 static void report_given_up(struct catchup *cu, const char *device, int64_t slot, int count);
+
+static void
+record_removed(void *arg, enum sink_status st, const char *detail)
+{
+    char *path = arg;
+    if (st == SINK_ERROR)
+        log_debug("could not remove %s: %s", path, detail ? detail : "unknown error");
+    free(path);
+}
+
+/* Deletes a journal record of an export whose slot is stored. */
+static void
+remove_record(struct catchup *cu, const char *device, int64_t slot, const char *export_id)
+{
+    if (!cu->sink->ops->remove)
+        return;
+    char *path = xasprintf("%s%s/%lld.%s", EXPORTS_ROOT, device, (long long)slot, export_id);
+    cu->sink->ops->remove(cu->sink, path, record_removed, path);
+}
 static void worker_next(struct cam_plan *w);
 static void plan_fill(struct plan *p);
 
@@ -299,6 +331,9 @@ group_listed(void *arg, enum sink_status st, const char *detail, char *const *na
         p->stats.slots++;
         if (n && bsearch(&w->gpaths[i], sorted, n, sizeof(char *), cmp_str)) {
             p->stats.stored++;
+            const char *stale = pending_export(w, slot);
+            if (stale) /* stored by a process that died before clearing its journal record */
+                remove_record(cu, w->cam.id, slot, stale);
         } else if (runner_in_flight(cu->runner, w->cam.id, slot)) {
             p->stats.busy++;
             w->contiguous = false;
@@ -375,6 +410,21 @@ worker_next(struct cam_plan *w)
     free(prefix);
 }
 
+/* Splits a record name ROOT<device>/<slot ms>.<rest> whose prefix is plen long. Returns
+ * the rest (after the '.') and the slot in *slot, or NULL when name is not such a record. */
+static const char *
+record_name(const char *name, size_t plen, int64_t *slot)
+{
+    char *end;
+    if (strlen(name) <= plen)
+        return NULL;
+    long long v = strtoll(name + plen, &end, 10);
+    if (*end != '.' || !end[1])
+        return NULL;
+    *slot = v;
+    return end + 1;
+}
+
 /* Reads the export journal of w's camera: EXPORTS_ROOT<device>/<slot ms>.<export id>. */
 static void
 journal_listed(void *arg, enum sink_status st, const char *detail, char *const *names, size_t n)
@@ -386,14 +436,12 @@ journal_listed(void *arg, enum sink_status st, const char *detail, char *const *
         size_t plen = strlen(EXPORTS_ROOT) + strlen(w->cam.id) + 1;
         w->pending = xcalloc(n ? n : 1, sizeof(*w->pending));
         for (size_t i = 0; i < n; i++) {
-            char *end;
-            if (strlen(names[i]) <= plen)
-                continue;
-            long long slot = strtoll(names[i] + plen, &end, 10);
-            if (*end != '.' || !end[1] || strlen(end + 1) >= sizeof(w->pending[0].id))
+            int64_t slot;
+            const char *id = record_name(names[i], plen, &slot);
+            if (!id || strlen(id) >= sizeof(w->pending[0].id))
                 continue;
             w->pending[w->npending].slot_ms = slot;
-            snprintf(w->pending[w->npending++].id, sizeof(w->pending[0].id), "%s", end + 1);
+            snprintf(w->pending[w->npending++].id, sizeof(w->pending[0].id), "%s", id);
         }
         qsort(w->pending, w->npending, sizeof(*w->pending), cmp_pending);
     } else {
@@ -413,13 +461,9 @@ markers_listed(void *arg, enum sink_status st, const char *detail, char *const *
         size_t plen = strlen(MARKER_ROOT) + strlen(w->cam.id) + 1;
         w->markers = xcalloc(n ? n : 1, sizeof(*w->markers));
         for (size_t i = 0; i < n; i++) {
-            if (strlen(names[i]) <= plen)
-                continue;
-            char *end;
-            long long slot = strtoll(names[i] + plen, &end, 10);
-            if (*end != '.')
-                continue;
-            w->markers[w->nmarkers++] = (struct marker){slot, 1};
+            int64_t slot;
+            if (record_name(names[i], plen, &slot))
+                w->markers[w->nmarkers++] = (struct marker){slot, 1};
         }
         qsort(w->markers, w->nmarkers, sizeof(*w->markers), cmp_marker);
         size_t k = 0; /* merge duplicates into counts */
@@ -531,11 +575,6 @@ catchup_plan(struct catchup *cu, int64_t from_ms, int64_t to_ms, int64_t step_ms
 
 /* ---- the daemon's pass ---- */
 
-struct pass_batch {
-    struct runner_batch b;
-    struct catchup *cu;
-};
-
 static void
 pass_each(struct runner_batch *b, const struct capture *cap, void *arg)
 {
@@ -548,6 +587,12 @@ static void
 pass_done(struct runner_batch *b, void *arg)
 {
     struct pass_batch *pb = arg;
+    for (struct pass_batch **q = &pb->cu->batches; *q; q = &(*q)->next) {
+        if (*q == pb) {
+            *q = pb->next;
+            break;
+        }
+    }
     log_info("catch-up: %ld stored, %ld already stored, %ld failed", b->stored, b->already,
              b->failed);
     runner_batch_clear(b);
@@ -573,6 +618,8 @@ pass_planned(void *arg, const struct runner_target *t, size_t n, const struct ca
              st->missing, st->given_up, n, st->listings);
     struct pass_batch *pb = xcalloc(1, sizeof(*pb));
     pb->cu = cu;
+    pb->next = cu->batches;
+    cu->batches = pb;
     pb->b.each = pass_each;
     pb->b.done = pass_done;
     pb->b.arg = pb;

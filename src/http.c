@@ -15,7 +15,9 @@
 #define DEFAULT_TIMEOUT_MS   30000L
 #define CONNECT_TIMEOUT_MS   10000L
 #define MAX_RESPONSE_HEADERS (64 * 1024)
-#define EASY_POOL            64
+#define EASY_POOL            256
+#define TIMER_GRID_MS        20  /* timers set far enough ahead fire on this grid */
+#define TIMER_COALESCE_AFTER 100 /* ms: how far ahead is far enough */
 
 struct loop {
     CURLM *multi;              /* all transfers */
@@ -143,6 +145,12 @@ run_posts(struct loop *l)
     }
 }
 
+bool
+loop_transfers_pending(struct loop *l)
+{
+    return l->transfers > 0 || __atomic_load_n(&l->holds, __ATOMIC_SEQ_CST) > 0;
+}
+
 long
 loop_connections_opened(const struct loop *l)
 {
@@ -226,6 +234,10 @@ loop_timer_set(struct loop *l, struct timer *t, int64_t delay_ms, void (*fn)(voi
         l->heap = xrealloc(l->heap, l->heap_cap * sizeof(*l->heap));
     }
     t->due = time_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
+    /* Coalesce: timers a while away fire on a 20 ms grid, so a thousand captures polling
+     * every 250 ms wake the loop a few dozen times a second, not thousands. */
+    if (delay_ms >= TIMER_COALESCE_AFTER)
+        t->due += (TIMER_GRID_MS - t->due % TIMER_GRID_MS) % TIMER_GRID_MS;
     t->fn = fn;
     t->arg = arg;
     l->heap[l->nheap] = t;

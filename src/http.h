@@ -79,6 +79,8 @@ void loop_hold(struct loop *l);
 void loop_release(struct loop *l);
 /* Runs fn(arg) on the loop's thread soon; safe from any thread (not a signal handler). */
 void loop_post(struct loop *l, void (*fn)(void *arg), void *arg);
+/* True while HTTP transfers or held work (loop_hold) are outstanding; timers not counted. */
+bool loop_transfers_pending(struct loop *l);
 /* Number of connections libcurl opened so far. */
 long loop_connections_opened(const struct loop *l);
 

@@ -136,8 +136,8 @@ static void
 service_close(struct service *s)
 {
     server_stop(s->server);
-    catchup_free(s->catchup);
     runner_free(s->runner);
+    catchup_free(s->catchup);
     while (s->batches) {
         struct owned_batch *ob = s->batches;
         s->batches = ob->next;
@@ -289,7 +289,9 @@ static void
 drain_check(void *arg)
 {
     struct service *s = arg;
-    if ((!s->server || server_in_flight(s->server) == 0) && runner_busy(s->runner) == 0) {
+    /* Captures first, then whatever they left in flight (journal clean-ups, markers). */
+    if ((!s->server || server_in_flight(s->server) == 0) && runner_busy(s->runner) == 0 &&
+        !loop_transfers_pending(s->loop)) {
         log_info("all captures finished; exiting");
         loop_stop(s->loop);
         return;
@@ -304,7 +306,7 @@ static void arm_tick(struct service *s);
 static void
 daemon_stop_if_idle(struct service *s)
 {
-    if (s->stopping && runner_busy(s->runner) == 0) {
+    if (s->stopping && runner_busy(s->runner) == 0 && !loop_transfers_pending(s->loop)) {
         log_info("all captures finished; exiting");
         loop_stop(s->loop);
     }
@@ -614,7 +616,7 @@ backfill_done(struct runner_batch *b, void *arg)
     UNUSED(b);
     loop_timer_cancel(bf->svc->loop, &bf->progress);
     progress_line(bf, true);
-    loop_stop(bf->svc->loop);
+    drain_check(bf->svc); /* markers and journal clean-ups still in flight, then stop */
 }
 
 static void

@@ -97,15 +97,16 @@ def test_rate_limit_storm_on_one_camera_does_not_hold_back_others(c):
     assert_no_duplicate_exports(c)
 
 
-def test_restart_after_kill_catches_up_without_reexporting(c):
+def restart_scenario(c, env, stored):
+    """Runs the daemon, SIGKILLs it, waits out a gap, restarts it, and checks that catch-up
+    filled every slot without a second export. stored() gives the default-template names."""
     c.fake.config(footage_lag_ms=0, export_delay_ms=200)
-    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(DEVICES), SORACAM_SCHEDULE="* * * * * *")
     d = Proc(c, ["daemon"], env)
     try:
         d.wait_log(r"cycle for slot .*: 2 stored", 30, count=2)
     finally:
         d.kill()  # SIGKILL: no goodbye
-    first = slots_of(stored_files(out))
+    first = slots_of(stored())
     last_before = max(max(v) for v in first.values())
     wait_for(lambda: time.time() * 1000 > last_before + 4000, 10, "a gap of several slots")
     d = Proc(c, ["daemon"], env)
@@ -116,13 +117,31 @@ def test_restart_after_kill_catches_up_without_reexporting(c):
     finally:
         rc = d.stop()
     check(rc == 0, "exit %s" % rc)
-    per = slots_of(stored_files(out))
+    per = slots_of(stored())
     for dev in DEVICES:
         s = per[dev]
         gaps = [b for a, b in zip(s, s[1:]) if b - a != 1000]
         check(not gaps, "camera %s still has gaps before %r (slots %r)" % (dev, gaps, s))
         check(s[0] <= min(first[dev]), "history lost")
     assert_no_duplicate_exports(c)
+
+
+def test_restart_after_kill_catches_up_without_reexporting(c):
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(DEVICES), SORACAM_SCHEDULE="* * * * * *")
+    restart_scenario(c, env, lambda: stored_files(out))
+    left = [f for d, _, fs in os.walk(os.path.join(out, ".soracam-lake", "exports")) for f in fs]
+    check(not left, "export journal records left behind: %r" % left)
+
+
+def test_restart_catch_up_on_azure_blob(c):
+    env = c.env(SORACOM_DEVICE_ID=None, SORACOM_DEVICE_IDS=",".join(DEVICES),
+                SORACAM_SCHEDULE="* * * * * *", SORACAM_CAPTURE_DELAY="0")
+    restart_scenario(c, env, lambda: c.blobs())
+    reserved = c.blobs(reserved=True)
+    check(not [n for n in reserved if n.startswith(".soracam-lake/exports/")],
+          "export journal records left behind in the container: %r" % reserved)
+    check(sorted(n.split("/")[2] for n in reserved if n.startswith(".soracam-lake/since/")) ==
+          sorted(DEVICES), "no catch-up horizon recorded per camera: %r" % reserved)
 
 
 def test_two_shards_cover_every_camera_exactly_once(c):
