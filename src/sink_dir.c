@@ -147,6 +147,9 @@ write_temp(struct dir_sink *s, const char *final, const void *data, size_t len, 
     snprintf(tmp, tmplen, "%.*s/.%s.%ld.%u.tmp", dirlen, final, slash ? slash + 1 : final,
              (long)getpid(), __atomic_fetch_add(&s->seq, 1, __ATOMIC_RELAXED));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* Directories are made only when missing: most slots land in an existing day. */
+    if (fd < 0 && errno == ENOENT && make_dirs(final, false) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
     const char *p = data;
@@ -235,15 +238,11 @@ put_now(struct dir_sink *s, const char *path, const struct sink_object *obj, cha
     enum sink_status rc = SINK_ERROR;
     dir_locate(&s->base, path, final, sizeof(final));
     snprintf(side, sizeof(side), "%s.json", final);
-    if (make_dirs(final, false) < 0) {
-        snprintf(detail, detaillen, "cannot create the directory for %s: %s", final,
-                 strerror(errno));
-        goto out;
-    }
     if (stat(final, &st) == 0) {
         rc = SINK_EXISTS;
         goto out;
     }
+
     /* Sidecar first: an image on disk always has its metadata beside it; a sidecar left
      * without an image by a crash is simply replaced next time. */
     if (!obj->plain) {
