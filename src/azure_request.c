@@ -440,7 +440,10 @@ send_attempt(struct azure_call *c, const char *token)
     for (size_t i = 0; i < c->nhdrs; i++)
         h[n++] = (struct azure_header){c->hdr_name[i], c->hdr_value[i]};
     for (size_t i = 0; i < n; i++)
-        http_add_header(req, "%s: %s", h[i].name, h[i].value);
+        if (h[i].value[0])
+            http_add_header(req, "%s: %s", h[i].name, h[i].value);
+        else /* "Name:" would make libcurl drop a header that was signed */
+            http_add_header(req, "%s;", h[i].name);
     if (conn->kind == AZURE_CRED_SHARED_KEY) {
         char *auth = azure_sharedkey_authorization(conn->account, conn->key, conn->key_len,
                                                    c->method, req->url, h, n);

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 #include <strings.h>
 
 #include "config.h"
@@ -299,7 +301,8 @@ op_send(struct dfs_op *d, enum dfs_step step)
         azure_call_set(c, "PUT", xasprintf("%s/%s?resource=file", root, path), NULL, 0);
         azure_call_add(c, "If-None-Match", "*");
         azure_call_add(c, "x-ms-content-type", obj->content_type);
-        azure_call_add(c, "x-ms-properties", d->op.aux);
+        if (d->op.aux[0]) /* an empty header would be signed but never sent (libcurl drops it) */
+            azure_call_add(c, "x-ms-properties", d->op.aux);
         break;
     case ST_APPEND:
         c->what = "append";
@@ -352,12 +355,176 @@ dfs_put(struct sink *base, const char *path, const struct sink_object *obj, sink
     op_send(d, ST_CREATE);
 }
 
+/* ---- listing (List Paths) and removing records ---- */
+
+#define LIST_PAGE 5000
+#define LIST_MAX  500000
+
+struct dfs_list_op {
+    struct sink_azure_op op; /* must be first */
+    char *prefix;            /* the caller's prefix (not encoded) */
+    char *directory;         /* URL-encoded directory to list recursively, or NULL: the root */
+    char *continuation;      /* URL-encoded x-ms-continuation of the next page, or NULL */
+    struct buf names;        /* NUL-separated names */
+    size_t n;                /* names gathered */
+    sink_list_cb *list_cb;
+    void *list_arg;
+};
+
+static void list_send(struct dfs_list_op *lo);
+
+static void
+list_finish(struct dfs_list_op *lo, enum sink_status st, const char *detail)
+{
+    char **v = xcalloc(lo->n ? lo->n : 1, sizeof(char *));
+    char *p = lo->names.data;
+    for (size_t i = 0; st == SINK_OK && i < lo->n; i++) {
+        v[i] = p;
+        p += strlen(p) + 1;
+    }
+    lo->list_cb(lo->list_arg, st, detail, v, st == SINK_OK ? lo->n : 0);
+    free(v);
+    buf_free(&lo->names);
+    free(lo->prefix);
+    free(lo->directory);
+    free(lo->continuation);
+    sink_azure_op_finish(&lo->op, SINK_OK, NULL); /* its own callback is a no-op */
+}
+
+/* Collects the files of a List Paths page that start with the prefix (directories and
+ * never-flushed empty files are not objects). Returns 0 or -1 on a malformed page. */
+static int
+list_page(struct dfs_list_op *lo, const struct http_req *req)
+{
+    json_error_t jerr;
+    json_t *j = req->resp.len ? json_loadb(req->resp.data, req->resp.len, 0, &jerr) : NULL;
+    json_t *paths = json_object_get(j, "paths");
+    size_t i, plen = strlen(lo->prefix);
+    json_t *e;
+    int rc = -1;
+    if (!json_is_array(paths))
+        goto out;
+    json_array_foreach(paths, i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        const char *dir = json_string_value(json_object_get(e, "isDirectory"));
+        const char *len = json_string_value(json_object_get(e, "contentLength"));
+        if (!name || (dir && strcmp(dir, "true") == 0) || (len && strcmp(len, "0") == 0) ||
+            strncmp(name, lo->prefix, plen) != 0)
+            continue;
+        if (lo->n >= LIST_MAX)
+            goto out;
+        buf_append(&lo->names, name, strlen(name) + 1);
+        lo->n++;
+    }
+    free(lo->continuation);
+    lo->continuation = NULL;
+    char token[1024];
+    if (http_header(req, "x-ms-continuation", token, sizeof(token)) && token[0])
+        lo->continuation = url_encode(token, NULL);
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+static void
+list_done(struct azure_call *call)
+{
+    struct dfs_list_op *lo = call->arg;
+    long st = azure_call_status(call);
+    char detail[1536];
+    if (st == 404) { /* no file system or directory yet: nothing stored there */
+        list_finish(lo, SINK_OK, NULL);
+        return;
+    }
+    if (st == 200) {
+        if (list_page(lo, &call->req) < 0)
+            list_finish(lo, SINK_ERROR, "the path listing could not be read (or is too long)");
+        else if (lo->continuation)
+            list_send(lo);
+        else
+            list_finish(lo, SINK_OK, NULL);
+        return;
+    }
+    azure_call_failure(call, detail, sizeof(detail));
+    list_finish(lo, SINK_ERROR, detail);
+}
+
+static void
+list_send(struct dfs_list_op *lo)
+{
+    struct azure_call *c = &lo->op.call;
+    c->what = "listing";
+    c->max_answer = 4 * 1024 * 1024;
+    azure_call_set(c, "GET",
+                   xasprintf("%s?resource=filesystem&recursive=true&maxResults=%d%s%s%s%s",
+                             lo->op.s->root_url, LIST_PAGE, lo->directory ? "&directory=" : "",
+                             lo->directory ? lo->directory : "",
+                             lo->continuation ? "&continuation=" : "",
+                             lo->continuation ? lo->continuation : ""),
+                   NULL, 0);
+    azure_call_start(c);
+}
+
+static void
+list_op_done(void *arg, enum sink_status st, const char *detail)
+{
+    UNUSED(arg);
+    UNUSED(st);
+    UNUSED(detail);
+}
+
+static void
+dfs_list(struct sink *base, const char *prefix, sink_list_cb *cb, void *arg)
+{
+    struct dfs_list_op *lo =
+        sink_azure_op_new(sizeof(*lo), base, NULL, NULL, list_op_done, NULL, list_done);
+    const char *slash = strrchr(prefix, '/');
+    lo->prefix = xstrdup(prefix);
+    if (slash && slash > prefix) { /* list the deepest directory the prefix names */
+        char *dir = xstrndup(prefix, (size_t)(slash - prefix));
+        lo->directory = url_encode(dir, "/");
+        free(dir);
+    }
+    lo->names.max = (size_t)1 << 30;
+    lo->list_cb = cb;
+    lo->list_arg = arg;
+    list_send(lo);
+}
+
+static void
+remove_done(struct azure_call *call)
+{
+    struct sink_azure_op *op = call->arg;
+    long st = azure_call_status(call);
+    char detail[1536];
+    if (st == 200 || st == 202 || st == 404) {
+        sink_azure_op_finish(op, SINK_OK, NULL);
+        return;
+    }
+    azure_call_failure(call, detail, sizeof(detail));
+    sink_azure_op_finish(op, SINK_ERROR, detail);
+}
+
+static void
+dfs_remove(struct sink *base, const char *path, sink_cb *cb, void *arg)
+{
+    struct sink_azure_op *op =
+        sink_azure_op_new(sizeof(*op), base, path, NULL, cb, arg, remove_done);
+    op->call.what = "cleanup";
+    azure_call_set(&op->call, "DELETE", xasprintf("%s/%s", op->s->root_url, op->path), NULL, 0);
+    azure_call_start(&op->call);
+}
+
 const struct sink_ops sink_dfs_ops = {
     .name = "azure-dfs",
     .open = dfs_open,
     .prepare = dfs_prepare,
     .exists = dfs_exists,
     .put = dfs_put,
+    .list = dfs_list,
+    .remove = dfs_remove,
     .locate = sink_azure_locate,
     .close = sink_azure_close,
 };

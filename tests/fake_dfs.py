@@ -423,6 +423,10 @@ class Handler(BaseHTTPRequestHandler):
             self.st.filesystems[fs] = {}
             return 201, {"ETag": '"0x8D%s"' % secrets.token_hex(7).upper(),
                          "Last-Modified": now_http()}, b""
+        if method == "GET" and q.get("resource") == "filesystem":
+            if not exists:
+                raise Fail(404, "FilesystemNotFound")
+            return self.list_paths(self.st.filesystems[fs], q)
         if method in ("HEAD", "GET"):
             if not exists:
                 raise Fail(404, "FilesystemNotFound")
@@ -433,6 +437,47 @@ class Handler(BaseHTTPRequestHandler):
             del self.st.filesystems[fs]
             return 202, {}, b""
         raise Fail(405, "UnsupportedHttpVerb")
+
+    def list_paths(self, files, q):
+        """List Paths: GET /{fs}?resource=filesystem&recursive=&directory=&continuation=
+        &maxResults=, JSON {"paths": [...]}, paged with x-ms-continuation. Directories are
+        implied by the files under them, as in the service."""
+        directory = q.get("directory", "").strip("/")
+        recursive = q.get("recursive") == "true"
+        if directory and directory not in files and not any(
+                p.startswith(directory + "/") for p in files):
+            raise Fail(404, "PathNotFound")
+        base = directory + "/" if directory else ""
+        entries = {}
+        for p, node in files.items():
+            if not p.startswith(base):
+                continue
+            rest = p[len(base):]
+            if not recursive and "/" in rest:
+                d = base + rest.split("/", 1)[0]
+                entries[d] = {"name": d, "isDirectory": "true"}
+                continue
+            e = {"name": p, "contentLength": str(len(node.committed)),
+                 "etag": node.etag, "lastModified": now_http()}
+            if node.kind == "directory":
+                e["isDirectory"] = "true"
+                e["contentLength"] = "0"
+            entries[p] = e
+            if recursive:
+                parts = p.split("/")[:-1]
+                for k in range(len(base.split("/")) - 1 if base else 0, len(parts)):
+                    d = "/".join(parts[:k + 1])
+                    if d and d.startswith(base.rstrip("/")) and d != directory:
+                        entries.setdefault(d, {"name": d, "isDirectory": "true"})
+        names = sorted(entries)
+        start = int(q.get("continuation") or 0)
+        size = max(1, min(int(q.get("maxResults") or 5000), 5000))
+        page = names[start:start + size]
+        hdrs = {"Content-Type": "application/json; charset=utf-8"}
+        if start + size < len(names):
+            hdrs["x-ms-continuation"] = str(start + size)
+        body = json.dumps({"paths": [entries[n] for n in page]}).encode()
+        return 200, hdrs, body
 
     def conditions(self, node):
         """If-Match / If-None-Match against node (None when the path does not exist)."""

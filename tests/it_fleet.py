@@ -227,3 +227,19 @@ def test_budget_guard_stops_exports_below_reserve(c):
     r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)],
               dict(env, SORACAM_BUDGET_RESERVE="100"))
     check(r.rc == 0 and c.fake.posts() == 1, "above the reserve it must export: %r" % r)
+
+
+def test_restart_catch_up_over_the_dfs_api(c):
+    """The same kill/restart scenario through ADLS Gen2's DFS API (List Paths, DELETE)."""
+    from it_azure import dfs, dfs_env
+    d = dfs(c)
+    env = dfs_env(c, d, SORACOM_DEVICE_ID=None, SORACOM_DEVICE_IDS=",".join(DEVICES),
+                  SORACAM_SCHEDULE="* * * * * *", SORACAM_CAPTURE_DELAY="0")
+
+    def stored():
+        return sorted(n for n in d.files(c.container) if n.endswith(".jpg"))
+
+    restart_scenario(c, env, stored)
+    names = d.files(c.container)
+    check(not [n for n in names if n.startswith(".soracam-lake/exports/")],
+          "export journal records left behind: %r" % names)
