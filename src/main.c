@@ -7,13 +7,14 @@
 
 #include "config.h"
 #include "log.h"
+#include "report.h"
 #include "service.h"
 #include "util.h"
 
 #define EXIT_CAPTURE_FAILED 1
 #define EXIT_CONFIG         2
 
-enum { OPT_AT = 256, OPT_FROM, OPT_TO, OPT_EVERY, OPT_FORCE, OPT_CONFIG_BASE = 512 };
+enum { OPT_AT = 256, OPT_FROM, OPT_TO, OPT_EVERY, OPT_FORCE, OPT_JSON, OPT_CONFIG_BASE = 512 };
 
 static void
 usage(FILE *out)
@@ -29,6 +30,8 @@ usage(FILE *out)
             "  daemon           capture every slot of the schedule until SIGTERM (foreground)\n"
             "  serve            run as an Azure Functions custom handler (timer trigger)\n"
             "  backfill         capture every missing slot of a time range, oldest first\n"
+            "  devices          list the cameras: connection, power, licence, retention and\n"
+            "                   export frames left this month (--json for scripts)\n"
             "  config           print the effective configuration (secrets masked) and exit\n"
             "\n"
             "run options:\n"
@@ -61,7 +64,7 @@ main(int argc, char **argv)
     char **owned = xcalloc(config_nopts, sizeof(char *));
     struct option *longopts = xcalloc(config_nopts + 8, sizeof(struct option));
     struct backfill_opts bf = {0};
-    bool have_from = false, have_to = false;
+    bool have_from = false, have_to = false, json_out = false;
     size_t n = 0;
     bool have_at = false;
     int64_t at_ms = 0;
@@ -78,6 +81,7 @@ main(int argc, char **argv)
     longopts[n++] = (struct option){"to", required_argument, NULL, OPT_TO};
     longopts[n++] = (struct option){"every", required_argument, NULL, OPT_EVERY};
     longopts[n++] = (struct option){"force", no_argument, NULL, OPT_FORCE};
+    longopts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n++] = (struct option){"version", no_argument, NULL, 'V'};
 
@@ -120,6 +124,8 @@ main(int argc, char **argv)
             }
         } else if (c == OPT_FORCE) {
             bf.force = true;
+        } else if (c == OPT_JSON) {
+            json_out = true;
         } else if (c >= OPT_CONFIG_BASE && c < OPT_CONFIG_BASE + (int)config_nopts) {
             size_t i = (size_t)(c - OPT_CONFIG_BASE);
             if (owned[i] && strcmp(config_opts[i].flag, "device") == 0) {
@@ -141,14 +147,15 @@ main(int argc, char **argv)
         goto out;
     }
     const char *cmd = argv[optind];
-    static const char *const commands[] = {"run", "daemon", "serve", "backfill", "config"};
+    static const char *const commands[] = {"run",      "daemon",  "serve",
+                                           "backfill", "devices", "config"};
     bool known = false;
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         known |= strcmp(cmd, commands[i]) == 0;
     if (!known) {
         fprintf(stderr,
                 "soracam-lake: unknown command '%s' (commands: run, daemon, serve, backfill, "
-                "config)\n",
+                "devices, config)\n",
                 cmd);
         goto out;
     }
@@ -161,6 +168,16 @@ main(int argc, char **argv)
         goto out;
     }
     bool is_backfill = strcmp(cmd, "backfill") == 0;
+    bool is_devices = strcmp(cmd, "devices") == 0;
+    if (json_out && !is_devices) {
+        fprintf(stderr, "soracam-lake: --json goes with 'devices'\n");
+        goto out;
+    }
+    if (is_devices && !getenv("SORACOM_DEVICE_ID") && !getenv("SORACOM_DEVICE_IDS")) {
+        int k = config_flag_index("device"); /* no cameras configured: list them all */
+        if (k >= 0 && !overrides[k])
+            overrides[k] = "all";
+    }
     if ((have_from || have_to || bf.every_ms || bf.force) && !is_backfill) {
         fprintf(stderr, "soracam-lake: --from, --to, --every and --force go with 'backfill'\n");
         goto out;
@@ -196,6 +213,8 @@ main(int argc, char **argv)
         rc = service_serve(&cfg);
     } else if (is_backfill) {
         rc = service_backfill(&cfg, &bf);
+    } else if (is_devices) {
+        rc = report_devices(&cfg, json_out);
     } else {
         rc = service_run(&cfg, have_at, at_ms);
     }
