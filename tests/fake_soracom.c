@@ -1034,8 +1034,8 @@ static struct base_image *base_images; /* one per device seen, under base_lock *
 static size_t nbase_images;
 static pthread_mutex_t base_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static unsigned char *image_pad(const unsigned char *in, size_t len, size_t target,
-                                uint64_t seed, size_t *out_len);
+static unsigned char *image_pad(const unsigned char *in, size_t len, size_t target, uint64_t seed,
+                                size_t *out_len);
 
 static int
 image_spliced(const char *device_id, const char *comment, int64_t pad_to, struct jpeg_out *out)
@@ -1066,9 +1066,8 @@ image_spliced(const char *device_id, const char *comment, int64_t pad_to, struct
         if (pad_to > 0 && (size_t)pad_to > enc.len + 4 + clen + 4) {
             /* Pad once per device, leaving room for the spliced COM segment. */
             size_t padded_len;
-            unsigned char *padded =
-                image_pad(enc.buf, enc.len, (size_t)pad_to - clen - 4, 0x9E3779B97F4A7C15ULL,
-                          &padded_len);
+            unsigned char *padded = image_pad(enc.buf, enc.len, (size_t)pad_to - clen - 4,
+                                              0x9E3779B97F4A7C15ULL, &padded_len);
             if (padded) {
                 free(enc.buf);
                 b->buf = padded;
