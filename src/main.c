@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "config.h"
 #include "log.h"
 #include "report.h"
@@ -30,6 +31,8 @@ usage(FILE *out)
             "  daemon           capture every slot of the schedule until SIGTERM (foreground)\n"
             "  serve            run as an Azure Functions custom handler (timer trigger)\n"
             "  backfill         capture every missing slot of a time range, oldest first\n"
+            "  check            prove each link (SORACOM key, cameras, budget, storage) and say\n"
+            "                   how to fix what fails; exports nothing\n"
             "  devices          list the cameras: connection, power, licence, retention and\n"
             "                   export frames left this month (--json for scripts)\n"
             "  config           print the effective configuration (secrets masked) and exit\n"
@@ -147,15 +150,15 @@ main(int argc, char **argv)
         goto out;
     }
     const char *cmd = argv[optind];
-    static const char *const commands[] = {"run",      "daemon",  "serve",
-                                           "backfill", "devices", "config"};
+    static const char *const commands[] = {"run",     "daemon", "serve", "backfill",
+                                           "devices", "check",  "config"};
     bool known = false;
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         known |= strcmp(cmd, commands[i]) == 0;
     if (!known) {
         fprintf(stderr,
                 "soracam-lake: unknown command '%s' (commands: run, daemon, serve, backfill, "
-                "devices, config)\n",
+                "devices, check, config)\n",
                 cmd);
         goto out;
     }
@@ -215,6 +218,8 @@ main(int argc, char **argv)
         rc = service_backfill(&cfg, &bf);
     } else if (is_devices) {
         rc = report_devices(&cfg, json_out);
+    } else if (strcmp(cmd, "check") == 0) {
+        rc = check_run(&cfg);
     } else {
         rc = service_run(&cfg, have_at, at_ms);
     }

@@ -1,0 +1,74 @@
+"""Integration cases for `soracam-lake check`: one line per link, the fix for each failure."""
+import os
+
+from harness import AZURITE_KEY, DEVICES, check
+from it_fleet import fleet
+
+
+def fails(r, *words):
+    """The lines marked as failing, and that each word appears in one of them."""
+    bad = [l for l in r.out.splitlines() if l.startswith("\u2718") or l.startswith("    fix:")]
+    for w in words:
+        check(any(w in l for l in bad), "no failing line mentions %r:\n%s" % (w, r.out))
+    return bad
+
+
+def test_check_all_good(c):
+    r = c.run(["check"], c.env(SORACOM_DEVICE_ID=None, SORACOM_DEVICE_IDS=",".join(DEVICES)))
+    check(r.rc == 0, "check failed: %r" % r)
+    check("\u2718" not in r.out and "READY (all" in r.out, "not all passed: %s" % r.out)
+    for word in ["SORACOM: authenticated", DEVICES[0], DEVICES[1], "licence", "frames left",
+                 "storage:", "writable"]:
+        check(word in r.out, "no line about %r:\n%s" % (word, r.out))
+    check(c.fake.posts() == 0, "check exported an image")
+    check(not [n for n in c.blobs(reserved=True) if "probe" in n], "the probe was left behind")
+
+
+def test_check_rejected_key(c):
+    r = c.run(["check"], c.env(SORACOM_AUTH_KEY="secret-wrong-key-9999"))
+    check(r.rc == 1 and "NOT READY" in r.out, "want exit 1: %r" % r)
+    fails(r, "rejected the AuthKey", "SORACOM_AUTH_KEY")
+
+
+def test_check_camera_problems(c):
+    ids = fleet(c, 3, asleep={1}, offline={2})
+    r = c.run(["check"], c.env(SORACOM_DEVICE_ID=None,
+                               SORACOM_DEVICE_IDS=",".join(ids + ["7CDDDE0000FF"])))
+    check(r.rc == 1, "want exit 1: %r" % r)
+    fails(r, "7CDDDE0000FF: not found", "check the device id", "%s: power state is sleep" % ids[1],
+          "%s: disconnected" % ids[2])
+    check([l for l in r.out.splitlines() if l.startswith("\u2714 camera %s: connected" % ids[0])],
+          "the healthy camera is not passed: %s" % r.out)
+
+
+def test_check_missing_permissions_are_named(c):
+    c.fake.faults({"op": "device", "action": "status:403", "count": -1},
+                  {"op": "usage", "action": "status:403", "count": -1})
+    r = c.run(["check"], c.env())
+    check(r.rc == 1, "want exit 1: %r" % r)
+    fails(r, "SoraCam:getSoraCamDevice", "OAuth2:authorize", "SoraCam:getSoraCamDeviceExportUsage")
+
+
+def test_check_budget_below_reserve(c):
+    c.fake.config(budget_frames=100)
+    r = c.run(["check"], c.env(SORACAM_BUDGET_RESERVE="500"))
+    check(r.rc == 1, "want exit 1: %r" % r)
+    fails(r, "at or below the reserve", "raise the camera's export limit")
+
+
+def test_check_storage_credential_refused(c):
+    bad_key = "A" * 86 + "=="
+    conn = c.azurite_conn().replace(AZURITE_KEY, bad_key)
+    r = c.run(["check"], c.env(AZURE_STORAGE_CONNECTION_STRING=conn))
+    check(r.rc == 1, "want exit 1: %r" % r)
+    fails(r, "storage:", "AccountKey")
+    check(bad_key not in r.out + r.err, "the key was printed")
+
+
+def test_check_storage_not_writable(c):
+    blocker = os.path.join(c.tmp, "not-a-directory")
+    open(blocker, "w").close()
+    r = c.run(["check"], c.env(AZURE_STORAGE_CONNECTION_STRING=None,
+                               AZURE_STORAGE_CONTAINER_NAME=None, SORACAM_SINK="dir:" + blocker))
+    check(r.rc == 1, "want exit 1: %r" % r)
+    fails(r, "storage:", blocker)
