@@ -160,15 +160,7 @@ listed(struct soracom_call *call, void *arg)
 static void
 list_page(struct report *r, const char *key)
 {
-    char path[512];
-    if (key) {
-        char *enc = url_encode(key, NULL);
-        snprintf(path, sizeof(path), "/sora_cam/devices?last_evaluated_key=%s", enc);
-        free(enc);
-    } else {
-        snprintf(path, sizeof(path), "/sora_cam/devices");
-    }
-    soracom_call_start(r->sc, &r->list, "list_devices", "GET", path, NULL, listed, r);
+    soracom_list_devices(r->sc, &r->list, key, listed, r);
 }
 
 static void

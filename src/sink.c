@@ -1,7 +1,11 @@
 /* Sinks: choosing the back-end the configuration names. */
 #include "sink.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "config.h"
+#include "util.h"
 #include "log.h"
 
 /* Declared here until sink.h lists it next to sink_blob_ops. */
@@ -18,4 +22,20 @@ sink_open(const struct config *cfg, struct loop *loop, char *err, size_t errlen)
                      cfg->azure_ignored);
     }
     return ops->open(cfg, loop, err, errlen);
+}
+
+void
+sink_list_deliver(sink_list_cb *cb, void *arg, enum sink_status st, const char *detail,
+                  const struct buf *names, size_t n)
+{
+    if (st != SINK_OK)
+        n = 0;
+    char **v = xcalloc(n ? n : 1, sizeof(char *));
+    char *p = names->data;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = p;
+        p += strlen(p) + 1;
+    }
+    cb(arg, st, detail, v, n);
+    free(v);
 }

@@ -69,6 +69,12 @@ extern const struct sink_ops sink_dir_ops;
 extern const struct sink_ops sink_blob_ops;
 extern const struct sink_ops sink_dfs_ops;
 
+/* Hands a listing gathered as NUL-separated names (n of them) to cb: SINK_OK with the names,
+ * or another status with none. */
+struct buf;
+void sink_list_deliver(sink_list_cb *cb, void *arg, enum sink_status st, const char *detail,
+                       const struct buf *names, size_t n);
+
 /* Opens the sink cfg selects. Returns NULL with err on failure. */
 struct sink *sink_open(const struct config *cfg, struct loop *loop, char *err, size_t errlen);
 

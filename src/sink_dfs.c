@@ -376,14 +376,7 @@ static void list_send(struct dfs_list_op *lo);
 static void
 list_finish(struct dfs_list_op *lo, enum sink_status st, const char *detail)
 {
-    char **v = xcalloc(lo->n ? lo->n : 1, sizeof(char *));
-    char *p = lo->names.data;
-    for (size_t i = 0; st == SINK_OK && i < lo->n; i++) {
-        v[i] = p;
-        p += strlen(p) + 1;
-    }
-    lo->list_cb(lo->list_arg, st, detail, v, st == SINK_OK ? lo->n : 0);
-    free(v);
+    sink_list_deliver(lo->list_cb, lo->list_arg, st, detail, &lo->names, lo->n);
     buf_free(&lo->names);
     free(lo->prefix);
     free(lo->directory);

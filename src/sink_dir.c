@@ -400,14 +400,7 @@ dir_list(struct sink *base, const char *prefix, sink_list_cb *cb, void *arg)
         cb(arg, SINK_ERROR, detail, NULL, 0);
         return;
     }
-    char **v = xcalloc(n ? n : 1, sizeof(char *));
-    char *p = names.data;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = p;
-        p += strlen(p) + 1;
-    }
-    cb(arg, SINK_OK, NULL, v, n);
-    free(v);
+    sink_list_deliver(cb, arg, SINK_OK, NULL, &names, n);
     buf_free(&names);
 }
 

@@ -550,6 +550,21 @@ soracom_call_start(struct soracom *sc, struct soracom_call *call, const char *op
 }
 
 void
+soracom_list_devices(struct soracom *sc, struct soracom_call *call, const char *next_key,
+                     void (*done)(struct soracom_call *, void *), void *arg)
+{
+    char path[512];
+    if (next_key) {
+        char *enc = url_encode(next_key, NULL);
+        snprintf(path, sizeof(path), "/sora_cam/devices?last_evaluated_key=%s", enc);
+        free(enc);
+    } else {
+        snprintf(path, sizeof(path), "/sora_cam/devices");
+    }
+    soracom_call_start(sc, call, "list_devices", "GET", path, NULL, done, arg);
+}
+
+void
 soracom_call_cancel(struct soracom_call *call)
 {
     struct soracom *sc = call->sc;

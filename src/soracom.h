@@ -84,6 +84,10 @@ void soracom_free(struct soracom *sc);
 void soracom_call_start(struct soracom *sc, struct soracom_call *call, const char *op,
                         const char *method, const char *path, const char *body,
                         void (*done)(struct soracom_call *, void *), void *arg);
+/* Starts listSoraCamDevices for one page: the first when next_key is NULL, else the page
+ * after the x-soracom-next-key of the previous answer (call->next_key). */
+void soracom_list_devices(struct soracom *sc, struct soracom_call *call, const char *next_key,
+                          void (*done)(struct soracom_call *, void *), void *arg);
 /* Releases what a finished call holds (json, buffers). */
 void soracom_call_clear(struct soracom_call *call);
 /* Abandons a call in flight or waiting; done is not called. */
