@@ -505,6 +505,10 @@ worker_start(struct plan *p, struct cam_plan *w, const struct camera *cam)
     }
     w->cursor = slot_at_or_after(p, from);
     p->active++;
+    if (w->cursor < 0 || w->cursor > p->to) { /* nothing to examine: no listing at all */
+        worker_next(w);
+        return;
+    }
     char prefix[160];
     snprintf(prefix, sizeof(prefix), "%s%s/", MARKER_ROOT, cam->id);
     cu->sink->ops->list(cu->sink, prefix, markers_listed, w);
@@ -759,7 +763,18 @@ record_since(struct catchup *cu, const char *device, int64_t ms)
 void
 catchup_record(struct catchup *cu, const struct capture *cap)
 {
-    if (cap->outcome != CAPTURE_FAILED || !cap->no_footage)
+    if (cap->outcome != CAPTURE_FAILED) {
+        /* A stored slot right after a camera's watermark moves it, so the next pass need
+         * not list the sink to learn what this process already knows. */
+        for (size_t i = 0; i < cu->nmarks; i++) {
+            struct cam_mark *m = &cu->marks[i];
+            if (m->complete_until > 0 && strcmp(m->id, cap->device_id) == 0 &&
+                schedule_next(&cu->cfg->schedule, m->complete_until / 1000) * 1000 == cap->slot_ms)
+                m->complete_until = cap->slot_ms;
+        }
+        return;
+    }
+    if (!cap->no_footage)
         return;
     char when[32], at[32];
     time_format_iso(cap->slot_ms, when, sizeof(when));
