@@ -33,6 +33,9 @@
 #define MAX_DOWNLOADS        4
 #define DOWNLOAD_TIMEOUT_MS  60000L
 #define URL_SAFETY_MS        2000 /* stop using a URL this close to its expiry */
+#define MAX_LIST_PAGES       10   /* export list pages read while resolving an intent */
+
+static int64_t process_start_ms;
 
 void
 capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop *loop,
@@ -45,6 +48,8 @@ capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop 
     ctx->sink = sink;
     ctx->known_cap = KNOWN_EXPORTS;
     ctx->known_exports = xcalloc(ctx->known_cap, sizeof(char *));
+    if (!process_start_ms)
+        process_start_ms = time_now_ms();
 }
 
 void
@@ -54,6 +59,133 @@ capture_ctx_free(struct capture_ctx *ctx)
         free(ctx->known_exports[i]);
     free(ctx->known_exports);
     ctx->known_exports = NULL;
+    free(ctx->gates);
+    ctx->gates = NULL;
+    ctx->gates_cap = ctx->ngates = 0;
+}
+
+int64_t
+capture_process_start_ms(void)
+{
+    return process_start_ms ? process_start_ms : time_now_ms();
+}
+
+/* ---- the export gate: per camera, one export request whose outcome is unknown ----
+ *
+ * A camera's export requests go one at a time, each preceded by a durable intent record
+ * naming the newest acceptance time this process knows for the camera. So after a crash,
+ * the exports a camera received are ordered like its intent records, and each record's
+ * export is the one accepted between its bound and the next record's: found in the export
+ * list, it is used, never requested a second time. */
+
+struct cam_gate {
+    char id[65];
+    bool busy;
+    int64_t last_accepted; /* newest requestedTime this process saw for the camera */
+    struct capture *head, *tail;
+};
+
+static uint64_t
+gate_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static struct cam_gate *
+gate_of(struct capture_ctx *ctx, const char *id)
+{
+    if (2 * (ctx->ngates + 1) > ctx->gates_cap) {
+        size_t cap = ctx->gates_cap ? 2 * ctx->gates_cap : 64;
+        struct cam_gate *t = xcalloc(cap, sizeof(*t));
+        for (size_t i = 0; i < ctx->gates_cap; i++) {
+            if (!ctx->gates[i].id[0])
+                continue;
+            size_t k = gate_hash(ctx->gates[i].id) & (cap - 1);
+            while (t[k].id[0])
+                k = (k + 1) & (cap - 1);
+            t[k] = ctx->gates[i];
+        }
+        free(ctx->gates);
+        ctx->gates = t;
+        ctx->gates_cap = cap;
+    }
+    size_t k = gate_hash(id) & (ctx->gates_cap - 1);
+    while (ctx->gates[k].id[0] && strcmp(ctx->gates[k].id, id) != 0)
+        k = (k + 1) & (ctx->gates_cap - 1);
+    if (!ctx->gates[k].id[0]) {
+        snprintf(ctx->gates[k].id, sizeof(ctx->gates[k].id), "%s", id);
+        ctx->ngates++;
+    }
+    return &ctx->gates[k];
+}
+
+static void
+gate_fire(void *arg)
+{
+    struct capture *cap = arg;
+    cap->gate_cont(cap);
+}
+
+/* Runs cont once cap holds its camera's gate (at once when it is free). */
+static void
+gate_acquire(struct capture *cap, void (*cont)(struct capture *))
+{
+    struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
+    cap->gate_cont = cont;
+    if (!g->busy) {
+        g->busy = true;
+        cap->gate_held = true;
+        cont(cap);
+        return;
+    }
+    cap->state = CS_GATE;
+    cap->gate_waiting = true;
+    cap->gate_next = NULL;
+    if (g->tail)
+        g->tail->gate_next = cap;
+    else
+        g->head = cap;
+    g->tail = cap;
+}
+
+/* Lets the camera's next export request go (records accepted_ms, 0 when none). */
+static void
+gate_release(struct capture *cap, int64_t accepted_ms)
+{
+    struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
+    if (accepted_ms > g->last_accepted)
+        g->last_accepted = accepted_ms;
+    if (cap->gate_waiting) { /* abandoned while queued */
+        struct capture **pp = &g->head, *prev = NULL;
+        while (*pp && *pp != cap) {
+            prev = *pp;
+            pp = &(*pp)->gate_next;
+        }
+        if (*pp) {
+            *pp = cap->gate_next;
+            if (g->tail == cap)
+                g->tail = prev;
+        }
+        cap->gate_waiting = false;
+        return;
+    }
+    if (!cap->gate_held)
+        return;
+    cap->gate_held = false;
+    struct capture *next = g->head;
+    if (!next) {
+        g->busy = false;
+        return;
+    }
+    g->head = next->gate_next;
+    if (!g->head)
+        g->tail = NULL;
+    next->gate_waiting = false;
+    next->gate_held = true;
+    loop_timer_set(next->ctx->loop, &next->timer, 0, gate_fire, next);
 }
 
 static void
@@ -73,6 +205,7 @@ known_export(const struct capture_ctx *ctx, const char *id)
     return false;
 }
 
+static void journal_settle(struct capture *cap);
 /* ---- ending ---- */
 
 static void
@@ -82,6 +215,9 @@ finish(struct capture *cap, enum capture_outcome outcome)
     cap->state = CS_DONE;
     cap->outcome = outcome;
     cap->elapsed_ms = time_mono_ms() - cap->started_mono;
+    if (outcome == CAPTURE_FAILED)
+        journal_settle(cap);
+    gate_release(cap, 0);
     time_format_iso(cap->slot_ms, slot, sizeof(slot));
     metrics_capture(cap->device_id,
                     outcome == CAPTURE_STORED           ? METRICS_STORED
@@ -122,20 +258,27 @@ fail(struct capture *cap, const char *fmt, ...)
     finish(cap, CAPTURE_FAILED);
 }
 
-/* ---- the export journal: accepted exports not yet stored, durable in the sink ---- */
+/* ---- the export journal, durable in the sink under EXPORTS_ROOT<device>/ ----
+ *   <slot>.pending-<after>-<seq>  written before an export request (see the gate above);
+ *   <slot>.<export id>            an accepted export kept for a later attempt to resume.
+ * Both are removed once the slot is stored or its export ended for good. */
 
 struct journal_write {
     struct sink_object obj;
     char *path;
+    struct capture *cap; /* to continue once written, or NULL */
+    void (*then)(struct capture *cap, bool ok, const char *detail);
 };
 
 static void
 journal_done(void *arg, enum sink_status st, const char *detail)
 {
     struct journal_write *j = arg;
-    if (st == SINK_ERROR)
+    if (st == SINK_ERROR && !j->then)
         log_warn("could not update the export journal at %s: %s", j->path,
                  detail ? detail : "unknown error");
+    if (j->then)
+        j->then(j->cap, st != SINK_ERROR, detail);
     free(j->path);
     free(j);
 }
@@ -147,36 +290,94 @@ journal_path(const struct capture *cap)
                      cap->export_id);
 }
 
-/* Records that cap's export was accepted, so a crash before it is stored costs no second
- * export: catch-up resumes it. */
+static char *
+intent_path(const struct capture *cap)
+{
+    return xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, cap->device_id,
+                     (long long)cap->slot_ms, (long long)cap->intent_after,
+                     (unsigned long long)cap->intent_seq);
+}
+
+int
+capture_intent_parse(const char *rest, int64_t *after, uint64_t *seq)
+{
+    char *end;
+    if (!str_starts_with(rest, "pending-"))
+        return -1;
+    long long a = strtoll(rest + 8, &end, 10);
+    if (end == rest + 8 || *end != '-' || a < 0)
+        return -1;
+    const char *q = end + 1;
+    unsigned long long n = strtoull(q, &end, 10);
+    if (end == q || *end)
+        return -1;
+    *after = a;
+    *seq = n;
+    return 0;
+}
+
 static void
-journal_add(struct capture *cap)
+journal_put(struct capture *cap, char *path,
+            void (*then)(struct capture *cap, bool ok, const char *detail))
 {
     struct sink *sink = cap->ctx->sink;
-    if (!sink->ops->list || cap->journaled)
-        return;
     struct journal_write *j = xcalloc(1, sizeof(*j));
     static const char empty[] = "{}\n";
-    j->path = journal_path(cap);
+    j->path = path;
+    j->cap = then ? cap : NULL;
+    j->then = then;
     j->obj.data = (const unsigned char *)empty;
     j->obj.len = sizeof(empty) - 1;
     md5_digest(j->obj.data, j->obj.len, j->obj.md5);
     j->obj.content_type = "application/json";
     j->obj.plain = true;
-    cap->journaled = true;
     sink->ops->put(sink, j->path, &j->obj, journal_done, j);
 }
 
+/* Records that cap's export was accepted, so a later attempt resumes it instead of
+ * exporting again. */
+static void
+journal_add(struct capture *cap)
+{
+    if (!cap->ctx->sink->ops->list || cap->journaled)
+        return;
+    cap->journaled = true;
+    journal_put(cap, journal_path(cap), NULL);
+}
+
+static void
+journal_unlink(struct capture *cap, char *path)
+{
+    struct sink *sink = cap->ctx->sink;
+    struct journal_write *j = xcalloc(1, sizeof(*j));
+    j->path = path;
+    sink->ops->remove(sink, j->path, journal_done, j);
+}
+
+/* Removes cap's records: its slot is stored, or its export ended for good. */
 static void
 journal_remove(struct capture *cap)
 {
-    struct sink *sink = cap->ctx->sink;
-    if (!cap->journaled || !sink->ops->remove)
+    if (!cap->ctx->sink->ops->remove)
         return;
-    struct journal_write *j = xcalloc(1, sizeof(*j));
-    j->path = journal_path(cap);
-    cap->journaled = false;
-    sink->ops->remove(sink, j->path, journal_done, j);
+    if (cap->journaled)
+        journal_unlink(cap, journal_path(cap));
+    if (cap->intent)
+        journal_unlink(cap, intent_path(cap));
+    cap->journaled = cap->intent = false;
+}
+
+/* A capture ends without storing: an accepted export stays resumable by its id; an
+ * intent without an export is dropped. */
+static void
+journal_settle(struct capture *cap)
+{
+    if (!cap->intent)
+        return;
+    if (cap->export_id[0])
+        journal_add(cap);
+    cap->journaled = false; /* keep the export record */
+    journal_remove(cap);
 }
 
 /* ---- store ---- */
@@ -449,7 +650,6 @@ track_export(struct capture *cap, const char *export_id)
 {
     snprintf(cap->export_id, sizeof(cap->export_id), "%s", export_id);
     remember_export(cap->ctx, export_id);
-    journal_add(cap);
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
     /* No export has been ready sooner than the quickest seen so far: the first look comes
@@ -464,6 +664,7 @@ track_export(struct capture *cap, const char *export_id)
 /* ---- export ---- */
 
 static void lookup(struct capture *cap);
+static void request_export(struct capture *cap);
 
 static void
 lookup_fire(void *arg)
@@ -471,11 +672,53 @@ lookup_fire(void *arg)
     lookup(arg);
 }
 
+/* Uses ex, found in the export list, as this slot's export. */
+static void
+adopt_export(struct capture *cap, const struct soracom_export *ex)
+{
+    snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex->export_id);
+    remember_export(cap->ctx, ex->export_id);
+    if (cap->resolve)
+        snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", ex->export_id);
+    cap->resolve = false;
+    gate_release(cap, ex->requested_time);
+    cap->poll_started_mono = time_mono_ms();
+    cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
+    cap->poll_interval_ms = DEFAULT_POLL_MS;
+    on_export_status(cap, ex);
+}
+
+/* Whether ex may be the export of cap's request: accepted after the intent's bound (and
+ * before the next record's when resolving), or, without an intent record, near our POST. */
+static bool
+lookup_candidate(const struct capture *cap, const struct soracom_export *ex)
+{
+    if (known_export(cap->ctx, ex->export_id))
+        return false;
+    if (cap->intent)
+        return ex->requested_time > cap->intent_after &&
+               (!cap->resolve || ex->requested_time <= cap->resolve_before);
+    return (ex->requested_time >= cap->post_sent_ms - LOOKUP_WINDOW_MS &&
+            ex->requested_time <= cap->post_answer_ms + LOOKUP_WINDOW_MS) ||
+           ex->requested_time == cap->slot_ms;
+}
+
+static void
+lookup_reset(struct capture *cap)
+{
+    json_decref(cap->candidate);
+    cap->candidate = NULL;
+    cap->ncandidates = 0;
+    cap->next_key[0] = '\0';
+    cap->pages = 0;
+}
+
 static void
 looked_up(struct soracom_call *call, void *arg)
 {
     struct capture *cap = arg;
     if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
+        lookup_reset(cap);
         fail(cap,
              "export request for this slot had an unknown outcome and the export list could "
              "not be read (%s); not sending it again, to avoid a second charge",
@@ -484,51 +727,95 @@ looked_up(struct soracom_call *call, void *arg)
     }
     size_t i;
     json_t *item;
+    bool older_seen = false; /* the page reached exports older than any candidate */
     json_array_foreach(call->json, i, item)
     {
         struct soracom_export ex;
         char err[128];
-        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 ||
-            known_export(cap->ctx, ex.export_id))
+        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0)
             continue;
-        bool in_window = ex.requested_time >= cap->post_sent_ms - LOOKUP_WINDOW_MS &&
-                         ex.requested_time <= cap->post_answer_ms + LOOKUP_WINDOW_MS;
-        if (in_window || ex.requested_time == cap->slot_ms) {
-            log_warn("device=%s: found export %s accepted despite the failed answer; using it "
-                     "(no second export)",
-                     cap->device_id, ex.export_id);
-            snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex.export_id);
-            remember_export(cap->ctx, ex.export_id);
-            journal_add(cap);
-            cap->poll_started_mono = time_mono_ms();
-            cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
-            cap->poll_interval_ms = DEFAULT_POLL_MS;
-            on_export_status(cap, &ex);
-            return;
-        }
+        if (cap->intent && ex.requested_time <= cap->intent_after)
+            older_seen = true;
+        if (!lookup_candidate(cap, &ex))
+            continue;
+        if (cap->ncandidates++ == 0)
+            cap->candidate = json_incref(item);
     }
-    if (cap->lookups < MAX_LOOKUPS) {
+    /* Newest first: read on while the answer may hold older candidates. */
+    if (cap->intent && !older_seen && call->next_key[0] && cap->pages < MAX_LIST_PAGES) {
+        snprintf(cap->next_key, sizeof(cap->next_key), "%s", call->next_key);
+        lookup(cap);
+        return;
+    }
+    if (cap->ncandidates == 1) {
+        struct soracom_export ex;
+        char err[128];
+        json_t *found = cap->candidate;
+        cap->candidate = NULL;
+        lookup_reset(cap);
+        if (soracom_export_parse(found, &ex, err, sizeof(err)) == 0) {
+            if (cap->resolve)
+                log_info("device=%s: export %s was accepted for this slot before a restart; "
+                         "using it (no second export)",
+                         cap->device_id, ex.export_id);
+            else
+                log_warn("device=%s: found export %s accepted despite the failed answer; using "
+                         "it (no second export)",
+                         cap->device_id, ex.export_id);
+            adopt_export(cap, &ex);
+        }
+        json_decref(found);
+        return;
+    }
+    size_t n = cap->ncandidates;
+    lookup_reset(cap);
+    if (n > 1) {
+        log_warn("device=%s: ambiguous: %zu exports of this camera could be this slot's (was "
+                 "it exported by something else too?); exporting again, which may be charged "
+                 "twice",
+                 cap->device_id, n);
+    } else if (cap->resolve) {
+        log_info("device=%s: the export request sent for this slot before a restart was not "
+                 "accepted; exporting it now",
+                 cap->device_id);
+    } else if (cap->lookups < MAX_LOOKUPS) {
         loop_timer_set(cap->ctx->loop, &cap->timer, 2000, lookup_fire, cap);
+        return;
+    }
+    if (cap->resolve) {
+        cap->resolve = false;
+        request_export(cap); /* a new intent replaces the old record */
         return;
     }
     if (cap->export_posts >= MAX_EXPORT_POSTS) {
         fail(cap, "export requests were not accepted after %d attempts", cap->export_posts);
         return;
     }
-    log_warn("device=%s: the export request was not accepted (none in the export list); "
-             "sending it again",
-             cap->device_id);
+    if (n == 0)
+        log_warn("device=%s: the export request was not accepted (none in the export list); "
+                 "sending it again",
+                 cap->device_id);
     export_post(cap);
 }
 
 static void
 lookup(struct capture *cap)
 {
-    char path[256];
+    char path[600];
     cap->state = CS_LOOKUP;
-    cap->lookups++;
-    snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=20&sort=desc",
-             cap->device_id);
+    if (!cap->next_key[0]) {
+        cap->lookups++;
+        lookup_reset(cap);
+    }
+    cap->pages++;
+    int n = snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
+                     cap->device_id, cap->intent ? 100 : 20);
+    if (cap->next_key[0]) {
+        char *key = url_encode(cap->next_key, "");
+        snprintf(path + n, sizeof(path) - (size_t)n, "&last_evaluated_key=%s", key);
+        free(key);
+        cap->next_key[0] = '\0';
+    }
     soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up, cap);
 }
 
@@ -547,6 +834,7 @@ exported(struct soracom_call *call, void *arg)
                  "before any new request",
                  cap->device_id, call->outcome == SORACOM_AMBIGUOUS ? call->error : err);
         cap->lookups = 0;
+        lookup_reset(cap);
         lookup(cap);
         return;
     }
@@ -556,6 +844,7 @@ exported(struct soracom_call *call, void *arg)
     }
     switch (call->status) {
     case 200:
+        gate_release(cap, ex.requested_time);
         track_export(cap, ex.export_id);
         return;
     case 400:
@@ -592,6 +881,57 @@ export_post(struct capture *cap)
     soracom_call_start(cap->ctx->sc, &cap->call, "export", "POST", path, body, exported, cap);
 }
 
+static void
+intent_written(struct capture *cap, bool ok, const char *detail)
+{
+    if (!ok) {
+        fail(cap,
+             "could not write the export journal (%s), so nothing was exported (a crash could "
+             "otherwise cost a second export)",
+             detail ? detail : "unknown error");
+        return;
+    }
+    cap->intent = true;
+    export_post(cap);
+}
+
+/* Holding the camera's gate: records the intent durably, then sends the export request. */
+static void
+write_intent(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    if (!ctx->sink->ops->list || !ctx->sink->ops->remove) { /* a sink without a journal */
+        export_post(cap);
+        return;
+    }
+    if (cap->intent) { /* an older record of this slot: superseded by the new one */
+        cap->journaled = false;
+        journal_remove(cap);
+    }
+    struct cam_gate *g = gate_of(ctx, cap->device_id);
+    cap->state = CS_INTENT;
+    cap->intent_after = g->last_accepted > process_start_ms ? g->last_accepted : process_start_ms;
+    cap->intent_seq = ++ctx->intent_seq;
+    journal_put(cap, intent_path(cap), intent_written);
+}
+
+/* Exports the slot: one request per camera at a time, each after its intent record. */
+static void
+request_export(struct capture *cap)
+{
+    gate_acquire(cap, write_intent);
+}
+
+/* Holding the gate: looks for the export an earlier process's intent record stands for. */
+static void
+resolve_intent(struct capture *cap)
+{
+    cap->intent = true; /* the earlier record is this capture's now */
+    cap->lookups = 0;
+    lookup_reset(cap);
+    lookup(cap);
+}
+
 /* ---- resuming an earlier process's export ---- */
 
 /* The earlier export cannot be used: forget it (and its journal record) and export anew. */
@@ -603,7 +943,7 @@ resume_abandon(struct capture *cap, const char *why)
     journal_remove(cap);
     cap->resume_id[0] = '\0';
     cap->export_id[0] = '\0';
-    export_post(cap);
+    request_export(cap);
 }
 
 static void
@@ -627,6 +967,15 @@ capture_resume(struct capture *cap, const char *export_id)
     snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", export_id);
 }
 
+void
+capture_resume_intent(struct capture *cap, int64_t after, uint64_t seq, int64_t before)
+{
+    cap->resolve = true;
+    cap->intent_after = after;
+    cap->intent_seq = seq;
+    cap->resolve_before = before;
+}
+
 /* ---- check ---- */
 
 static void
@@ -634,7 +983,7 @@ budget_decided(void *arg, bool allowed)
 {
     struct capture *cap = arg;
     if (allowed) {
-        export_post(cap);
+        gate_acquire(cap, cap->resolve ? resolve_intent : write_intent);
         return;
     }
     cap->budget_paused = true;
@@ -653,13 +1002,17 @@ checked(void *arg, enum sink_status st, const char *detail)
             journal_remove(cap);
             cap->export_id[0] = '\0';
         }
+        if (cap->resolve) { /* stored by a process that died before clearing the record */
+            cap->intent = true;
+            journal_remove(cap);
+        }
         finish(cap, CAPTURE_ALREADY_STORED);
     } else if (st == SINK_ABSENT && cap->resume_id[0]) {
         resume_export(cap);
     } else if (st == SINK_ABSENT && cap->ctx->budget) {
         budget_check(cap->ctx->budget, cap->device_id, budget_decided, cap);
     } else if (st == SINK_ABSENT) {
-        export_post(cap);
+        gate_acquire(cap, cap->resolve ? resolve_intent : write_intent);
     } else {
         fail(cap, "cannot tell whether the slot is stored, so nothing was exported: %s",
              detail ? detail : "unknown error");
@@ -721,6 +1074,9 @@ capture_cancel(struct capture *cap)
     loop_timer_cancel(cap->ctx->loop, &cap->timer);
     soracom_call_cancel(&cap->call);
     http_cancel(&cap->dl);
+    gate_release(cap, 0);
+    json_decref(cap->candidate);
+    cap->candidate = NULL;
 }
 
 void

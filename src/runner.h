@@ -24,6 +24,10 @@ struct runner_target {
     const char *name;      /* camera name, or NULL */
     int64_t slot_ms;       /* the moment */
     const char *export_id; /* an export accepted earlier for this slot (resume it), or NULL */
+    /* An intent record of an earlier process for this slot (capture_resume_intent). */
+    bool intent;
+    int64_t intent_after, intent_before;
+    uint64_t intent_seq;
 };
 
 /* A set of captures. The caller owns it; it must live until done has run. */
