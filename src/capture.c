@@ -37,6 +37,23 @@
 
 static int64_t process_start_ms;
 
+/* An intent record this process wrote, in writing order. A record is only removed once
+ * every older one is: each bounds the export of the record before it. */
+struct intent_rec {
+    uint64_t seq;
+    int64_t after, slot_ms;
+    bool done; /* its capture ended: removable once it is the oldest */
+};
+
+struct cam_gate {
+    char id[65];
+    bool busy;
+    int64_t last_accepted; /* newest requestedTime this process saw for the camera */
+    struct capture *head, *tail;
+    struct intent_rec *recs; /* this process's records not yet removed, oldest first */
+    size_t nrecs, caprecs;
+};
+
 void
 capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop *loop,
                  struct soracom *sc, struct sink *sink)
@@ -59,6 +76,8 @@ capture_ctx_free(struct capture_ctx *ctx)
         free(ctx->known_exports[i]);
     free(ctx->known_exports);
     ctx->known_exports = NULL;
+    for (size_t i = 0; i < ctx->gates_cap; i++)
+        free(ctx->gates[i].recs);
     free(ctx->gates);
     ctx->gates = NULL;
     ctx->gates_cap = ctx->ngates = 0;
@@ -77,13 +96,6 @@ capture_process_start_ms(void)
  * the exports a camera received are ordered like its intent records, and each record's
  * export is the one accepted between its bound and the next record's: found in the export
  * list, it is used, never requested a second time. */
-
-struct cam_gate {
-    char id[65];
-    bool busy;
-    int64_t last_accepted; /* newest requestedTime this process saw for the camera */
-    struct capture *head, *tail;
-};
 
 static uint64_t
 gate_hash(const char *s)
@@ -135,6 +147,10 @@ gate_acquire(struct capture *cap, void (*cont)(struct capture *))
 {
     struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
     cap->gate_cont = cont;
+    if (cap->gate_held) {
+        cont(cap);
+        return;
+    }
     if (!g->busy) {
         g->busy = true;
         cap->gate_held = true;
@@ -346,12 +362,82 @@ journal_add(struct capture *cap)
 }
 
 static void
-journal_unlink(struct capture *cap, char *path)
+sink_unlink(struct sink *sink, char *path)
 {
-    struct sink *sink = cap->ctx->sink;
     struct journal_write *j = xcalloc(1, sizeof(*j));
     j->path = path;
     sink->ops->remove(sink, j->path, journal_done, j);
+}
+
+static void
+journal_unlink(struct capture *cap, char *path)
+{
+    sink_unlink(cap->ctx->sink, path);
+}
+
+/* Removes the oldest records while they are finished: each bounds the export of the one
+ * before it, so none goes while an older one remains. */
+static void
+records_flush(struct capture_ctx *ctx, struct cam_gate *g)
+{
+    size_t k = 0;
+    while (k < g->nrecs && g->recs[k].done) {
+        sink_unlink(ctx->sink, xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, g->id,
+                                         (long long)g->recs[k].slot_ms, (long long)g->recs[k].after,
+                                         (unsigned long long)g->recs[k].seq));
+        k++;
+    }
+    memmove(g->recs, g->recs + k, (g->nrecs - k) * sizeof(*g->recs));
+    g->nrecs -= k;
+}
+
+static struct intent_rec *
+record_find(struct cam_gate *g, int64_t slot_ms, int64_t after, uint64_t seq)
+{
+    for (size_t i = 0; i < g->nrecs; i++)
+        if (g->recs[i].seq == seq && g->recs[i].after == after && g->recs[i].slot_ms == slot_ms)
+            return &g->recs[i];
+    return NULL;
+}
+
+void
+capture_record_done(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms, int64_t after,
+                    uint64_t seq)
+{
+    struct cam_gate *g = gate_of(ctx, device_id);
+    struct intent_rec *r = record_find(g, slot_ms, after, seq);
+    if (r) {
+        r->done = true;
+        records_flush(ctx, g);
+    }
+}
+
+void
+capture_adopt_record(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms, int64_t after,
+                     uint64_t seq)
+{
+    struct cam_gate *g = gate_of(ctx, device_id);
+    if (record_find(g, slot_ms, after, seq))
+        return;
+    if (g->nrecs == g->caprecs) {
+        g->caprecs = g->caprecs ? 2 * g->caprecs : 8;
+        g->recs = xrealloc(g->recs, g->caprecs * sizeof(*g->recs));
+    }
+    size_t i = g->nrecs; /* keep the order: (after, seq) */
+    while (i > 0 && (g->recs[i - 1].after > after ||
+                     (g->recs[i - 1].after == after && g->recs[i - 1].seq > seq))) {
+        g->recs[i] = g->recs[i - 1];
+        i--;
+    }
+    g->recs[i] = (struct intent_rec){seq, after, slot_ms, false};
+    g->nrecs++;
+}
+
+/* Marks cap's intent record finished. */
+static void
+intent_done(struct capture *cap)
+{
+    capture_record_done(cap->ctx, cap->device_id, cap->slot_ms, cap->intent_after, cap->intent_seq);
 }
 
 /* Removes cap's records: its slot is stored, or its export ended for good. */
@@ -363,8 +449,8 @@ journal_remove(struct capture *cap)
     if (cap->journaled)
         journal_unlink(cap, journal_path(cap));
     if (cap->intent)
-        journal_unlink(cap, intent_path(cap));
-    cap->journaled = cap->intent = false;
+        intent_done(cap);
+    cap->journaled = cap->intent = cap->intent_own = false;
 }
 
 /* A capture ends without storing: an accepted export stays resumable by its id; an
@@ -513,6 +599,7 @@ download(struct capture *cap)
 /* ---- poll ---- */
 
 static void poll_export(struct capture *cap);
+static void resume_abandon(struct capture *cap, const char *why);
 
 static void
 poll_fire(void *arg)
@@ -525,6 +612,16 @@ static void
 poll_later(struct capture *cap)
 {
     int64_t now = time_mono_ms();
+    if (now >= cap->poll_deadline_mono && cap->resume_id[0]) {
+        /* An earlier attempt waited for it too: it is stuck. Its image is not used even if
+         * it completes later (and is charged). */
+        char why[96];
+        snprintf(why, sizeof(why), "it has not completed again within %llds (last status: %s)",
+                 (long long)(cap->ctx->cfg->export_timeout_ms / 1000),
+                 cap->last_status[0] ? cap->last_status : "unknown");
+        resume_abandon(cap, why);
+        return;
+    }
     if (now >= cap->poll_deadline_mono) {
         fail(cap,
              "export %s did not complete within %llds (last status: %s); it may still "
@@ -551,7 +648,6 @@ poll_later(struct capture *cap)
 }
 
 static void export_post(struct capture *cap);
-static void resume_abandon(struct capture *cap, const char *why);
 
 /* Acts on the export's status: download when completed, fail on terminal states, keep
  * polling on the rest (including values the spec does not list). */
@@ -665,6 +761,7 @@ track_export(struct capture *cap, const char *export_id)
 
 static void lookup(struct capture *cap);
 static void request_export(struct capture *cap);
+static void write_intent(struct capture *cap);
 
 static void
 lookup_fire(void *arg)
@@ -784,7 +881,7 @@ looked_up(struct soracom_call *call, void *arg)
     }
     if (cap->resolve) {
         cap->resolve = false;
-        request_export(cap); /* a new intent replaces the old record */
+        write_intent(cap); /* holding the gate: a new intent replaces the old record */
         return;
     }
     if (cap->export_posts >= MAX_EXPORT_POSTS) {
@@ -892,6 +989,9 @@ intent_written(struct capture *cap, bool ok, const char *detail)
         return;
     }
     cap->intent = true;
+    cap->intent_own = true;
+    capture_adopt_record(cap->ctx, cap->device_id, cap->slot_ms, cap->intent_after,
+                         cap->intent_seq);
     export_post(cap);
 }
 

@@ -71,6 +71,7 @@ struct capture {
     uint64_t intent_seq;    /* ... and its order among records with the same intent_after */
     int64_t resolve_before; /* resuming an intent: its export was accepted at or before this */
     bool resolve;           /* resuming an earlier process's intent record */
+    bool intent_own;        /* this process wrote the intent record */
     size_t bytes;           /* image size */
     int width, height;      /* image dimensions */
     int64_t elapsed_ms;     /* from start to done */
@@ -127,6 +128,13 @@ void capture_resume_intent(struct capture *cap, int64_t after, uint64_t seq, int
 /* Wall clock when this process began capturing: intent records older than it are resolved
  * with an upper bound of this time. */
 int64_t capture_process_start_ms(void);
+/* Intent records are removed oldest first, each once finished (its slot stored or its
+ * export settled). adopt adds one found in the sink (a no-op when known); done marks one
+ * finished and removes what can go. */
+void capture_adopt_record(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms,
+                          int64_t after, uint64_t seq);
+void capture_record_done(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms,
+                         int64_t after, uint64_t seq);
 /* Splits an intent record name's rest "pending-<after>-<seq>"; returns 0 or -1. */
 int capture_intent_parse(const char *rest, int64_t *after, uint64_t *seq);
 /* Abandons a capture in flight; done is not called. */

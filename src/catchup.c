@@ -68,6 +68,8 @@ struct cam_plan {
     size_t nmarkers;
     struct pending_export *pending; /* journal entries, sorted by slot */
     size_t npending;
+    struct pending_export *intents; /* every intent record, oldest first (for removal) */
+    size_t nintents;
     int64_t *gslots;   /* the group being checked */
     char **gpaths;     /* their paths */
     size_t gn;         /* entries */
@@ -151,6 +153,7 @@ plan_free(struct plan *p)
         group_free(&p->workers[i]);
         free(p->workers[i].markers);
         free(p->workers[i].pending);
+        free(p->workers[i].intents);
     }
     for (size_t i = 0; i < p->ntargets; i++) {
         free((char *)p->targets[i].device);
@@ -344,8 +347,13 @@ group_listed(void *arg, enum sink_status st, const char *detail, char *const *na
         if (n && bsearch(&w->gpaths[i], sorted, n, sizeof(char *), cmp_str)) {
             p->stats.stored++;
             const struct pending_export *stale = pending_export(w, slot);
-            if (stale) /* stored by a process that died before clearing its journal record */
+            if (stale && !stale->intent) /* stored by a process that died before clearing
+                                            its journal record */
                 remove_record(cu, w->cam.id, slot, stale->id);
+            for (size_t k = 0; k < w->nintents; k++)
+                if (w->intents[k].slot_ms == slot)
+                    capture_record_done(runner_capture_ctx(cu->runner), w->cam.id, slot,
+                                        w->intents[k].after, w->intents[k].seq);
         } else if (runner_in_flight(cu->runner, w->cam.id, slot)) {
             p->stats.busy++;
             w->contiguous = false;
@@ -381,6 +389,9 @@ worker_next(struct cam_plan *w)
         free(w->markers);
         w->markers = NULL;
         w->nmarkers = 0;
+        free(w->intents);
+        w->intents = NULL;
+        w->nintents = 0;
         free(w->pending);
         w->pending = NULL;
         w->npending = 0;
@@ -496,6 +507,20 @@ journal_listed(void *arg, enum sink_status st, const char *detail, char *const *
             if (e->after < start && e->before > start)
                 e->before = start;
         }
+        size_t ni = 0;
+        while (ni < w->npending && w->pending[ni].intent)
+            ni++;
+        w->intents = xcalloc(ni ? ni : 1, sizeof(*w->intents));
+        memcpy(w->intents, w->pending, ni * sizeof(*w->intents));
+        w->nintents = ni;
+        for (size_t i = 0; i < ni; i++) { /* the captures remove them, oldest first */
+            struct capture_ctx *ctx = runner_capture_ctx(p->cu->runner);
+            capture_adopt_record(ctx, w->cam.id, w->intents[i].slot_ms, w->intents[i].after,
+                                 w->intents[i].seq);
+            if (w->intents[i].slot_ms < p->from) /* beyond the window: never captured again */
+                capture_record_done(ctx, w->cam.id, w->intents[i].slot_ms, w->intents[i].after,
+                                    w->intents[i].seq);
+        }
         qsort(w->pending, w->npending, sizeof(*w->pending), cmp_pending);
         size_t k = 0;
         for (size_t i = 0; i < w->npending; i++) {
@@ -506,7 +531,7 @@ journal_listed(void *arg, enum sink_status st, const char *detail, char *const *
                     *keep = *other;
                     *other = t;
                 }
-                if (!runner_in_flight(p->cu->runner, w->cam.id, other->slot_ms))
+                if (!other->intent && !runner_in_flight(p->cu->runner, w->cam.id, other->slot_ms))
                     remove_record(p->cu, w->cam.id, other->slot_ms, other->id);
                 continue;
             }

@@ -412,3 +412,9 @@ runner_drop_waiting(struct runner *r)
         loop_timer_cancel(r->loop, &r->waiting[i]->wait);
     r->nwaiting = 0;
 }
+
+struct capture_ctx *
+runner_capture_ctx(struct runner *r)
+{
+    return &r->ctx;
+}
