@@ -212,3 +212,27 @@ def test_make_install_and_uninstall(c):
         # Uninstalling again is harmless.
         p = make("uninstall", *args)
         check(p.returncode == 0, "a second uninstall failed: %s" % p.stderr.decode()[-1000:])
+
+
+def test_readmes_cover_every_command_and_setting_in_both_languages(c):
+    h = Help(help_of(c))
+    en = read(os.path.join(ROOT, "README.md"))
+    ja = read(os.path.join(ROOT, "README.ja.md"))
+    check("(README.ja.md)" in en and "(README.md)" in ja, "the READMEs do not link each other")
+    policy = re.compile(r'"(?:OAuth2|SoraCam):\w+"')
+    for name, doc in (("README.md", en), ("README.ja.md", ja)):
+        for cmd in h.commands:
+            check("`soracam-lake %s" % cmd in doc, "%s does not describe %s" % (name, cmd))
+        for env in sorted(h.envs):
+            check("`%s`" % env in doc, "%s does not list %s" % (name, env))
+        for word in ("soracam-lake check", "AZURE_STORAGE_ACCOUNT_URL", "Storage Blob Data "
+                     "Contributor", "make install", "docs/configuration.md"):
+            check(word in doc, "%s does not mention %s" % (name, word))
+    check(sorted(policy.findall(en)) == sorted(policy.findall(ja)) and policy.findall(en),
+          "the minimal SAM policy differs between the READMEs")
+    check(re.findall(r"`[A-Z][A-Z0-9_]{3,}`", en) and
+          sorted(set(re.findall(r"`[A-Z][A-Z0-9_]{3,}`", en))) ==
+          sorted(set(re.findall(r"`[A-Z][A-Z0-9_]{3,}`", ja))),
+          "the READMEs name different variables: %r" % sorted(
+              set(re.findall(r"`[A-Z][A-Z0-9_]{3,}`", en)) ^
+              set(re.findall(r"`[A-Z][A-Z0-9_]{3,}`", ja))))
