@@ -602,6 +602,14 @@ start_listings(struct gallery *g)
 
 /* ---- the day's tiles ---- */
 
+/* qsort, which must not be given a null array even when it is empty. */
+static void
+sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
 static int
 cmp_entry(const void *a, const void *b)
 {
@@ -682,8 +690,8 @@ add_gaps(struct gallery *g, struct cam *c)
     long max_attempts = cfg->max_slot_attempts > 0 ? cfg->max_slot_attempts : 3;
     size_t nstored = c->n;
     int n = 0;
-    qsort(c->markers, c->nmarkers, sizeof(*c->markers), cmp_record);
-    qsort(c->exports, c->nexports, sizeof(*c->exports), cmp_record);
+    sort(c->markers, c->nmarkers, sizeof(*c->markers), cmp_record);
+    sort(c->exports, c->nexports, sizeof(*c->exports), cmp_record);
     for (int64_t s = schedule_next(&cfg->schedule, g->start_ms / 1000 - 1);
          s >= 0 && s * 1000 < g->end_ms && n < DAY_SLOTS_MAX;
          s = schedule_next(&cfg->schedule, s), n++) {
@@ -732,10 +740,10 @@ listings_done(struct gallery *g)
     if (g->error[0])
         return;
     if (g->discover && g->ncams > 1)
-        qsort(g->cams, g->ncams, sizeof(*g->cams), cmp_cam);
+        sort(g->cams, g->ncams, sizeof(*g->cams), cmp_cam);
     for (size_t i = 0; i < g->ncams; i++) {
         struct cam *c = &g->cams[i];
-        qsort(c->e, c->n, sizeof(*c->e), cmp_entry);
+        sort(c->e, c->n, sizeof(*c->e), cmp_entry);
         size_t k = 0; /* one image per moment: two names of one slot would be a template change */
         for (size_t j = 0; j < c->n; j++) {
             if (k && c->e[k - 1].slot_ms == c->e[j].slot_ms) {
@@ -747,7 +755,7 @@ listings_done(struct gallery *g)
         c->n = k;
         c->stored = k;
         add_gaps(g, c);
-        qsort(c->e, c->n, sizeof(*c->e), cmp_entry);
+        sort(c->e, c->n, sizeof(*c->e), cmp_entry);
         g->total += c->n;
     }
     g->order = xcalloc(g->total ? g->total : 1, sizeof(*g->order));
