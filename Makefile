@@ -7,6 +7,9 @@
 #   make bench      the fleet benchmark (1000 simulated cameras, one slot; prints figures)
 #   make format     reformat sources; make format-check fails on unformatted files
 #   make functions-package  dist/soracam-lake-functions.zip for Azure Functions zip deploy
+#   make install    the binary, manual page, systemd unit and example settings under PREFIX
+#                   (default /usr/local) and DESTDIR; make uninstall removes them
+#   make docs       regenerate docs/configuration.md from the settings table
 
 CC       ?= cc
 PYTHON   := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
@@ -31,7 +34,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(PKG_CFLAGS) -DSORACAM_VERSION='"$(VERSION)"' -Isrc
 LDFLAGS += $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(,)undefined)
-LDLIBS  += $(PKG_LIBS) -lm
+LDLIBS  += $(PKG_LIBS) -ljpeg -lm
 , := ,
 
 SRC      := $(sort $(wildcard src/*.c))
@@ -108,3 +111,39 @@ functions-package:
 
 clean:
 	rm -rf build build-san soracam-lake dist
+
+# ---- install ------------------------------------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=]   make uninstall (the same variables)
+# The binary, the manual page, the systemd unit (its paths set to match) and the example
+# settings file, which holds secrets once filled in: mode 0600 in a 0700 directory.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+CONFDIR    := $(SYSCONFDIR)/soracam-lake
+
+.PHONY: install uninstall docs
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -d -m 700 $(DESTDIR)$(CONFDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/soracam-lake
+	install -m 644 docs/soracam-lake.1 $(DESTDIR)$(MANDIR)/man1/soracam-lake.1
+	sed -e 's|/usr/local/bin/soracam-lake|$(BINDIR)/soracam-lake|g' \
+	    -e 's|/etc/soracam-lake/|$(CONFDIR)/|g' deploy/systemd/soracam-lake.service \
+	    > $(DESTDIR)$(UNITDIR)/soracam-lake.service.tmp
+	chmod 644 $(DESTDIR)$(UNITDIR)/soracam-lake.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/soracam-lake.service.tmp $(DESTDIR)$(UNITDIR)/soracam-lake.service
+	install -m 600 deploy/systemd/soracam-lake.env.example $(DESTDIR)$(CONFDIR)/soracam-lake.env.example
+
+# Removes what install put, and the settings directory only when nothing else is in it.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/soracam-lake $(DESTDIR)$(MANDIR)/man1/soracam-lake.1 \
+	    $(DESTDIR)$(UNITDIR)/soracam-lake.service $(DESTDIR)$(CONFDIR)/soracam-lake.env.example
+	if [ -d $(DESTDIR)$(CONFDIR) ]; then rmdir --ignore-fail-on-non-empty $(DESTDIR)$(CONFDIR); fi
+
+# docs/configuration.md comes from the same tables as --help.
+docs: $(BIN)
+	./$(BIN) config --markdown > docs/configuration.md.tmp
+	mv -f docs/configuration.md.tmp docs/configuration.md

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +406,56 @@ dir_remove(struct sink *base, const char *path, sink_cb *cb, void *arg)
     cb(arg, SINK_ERROR, detail);
 }
 
+/* Reads the file at once: local reads are quick, and every caller copes with a callback
+ * that runs before get returns. */
+static void
+dir_get(struct sink *base, const char *path, size_t max, sink_get_cb *cb, void *arg)
+{
+    char full[PATH_MAX], detail[PATH_MAX + 96];
+    struct stat st;
+    unsigned char *data = NULL;
+    size_t got = 0;
+    dir_locate(base, path, full, sizeof(full));
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            cb(arg, SINK_ABSENT, NULL, NULL, 0);
+            return;
+        }
+        snprintf(detail, sizeof(detail), "cannot read %s: %s", full, strerror(errno));
+        cb(arg, SINK_ERROR, detail, NULL, 0);
+        return;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(detail, sizeof(detail), "cannot read %s: not a regular file", full);
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > max) {
+        snprintf(detail, sizeof(detail), "%s is larger than %zu bytes", full, max);
+        goto fail;
+    }
+    data = xmalloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(detail, sizeof(detail), "cannot read %s: %s", full,
+                     n < 0 ? strerror(errno) : "it became shorter while being read");
+            goto fail;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    cb(arg, SINK_OK, NULL, data, got);
+    free(data);
+    return;
+fail:
+    close(fd);
+    free(data);
+    cb(arg, SINK_ERROR, detail, NULL, 0);
+}
+
 #define MAX_LISTED 500000
 
 /* Collects the files below root/rel whose relative path starts with prefix. */
@@ -503,6 +554,7 @@ const struct sink_ops sink_dir_ops = {
     .put = dir_put,
     .list = dir_list,
     .remove = dir_remove,
+    .get = dir_get,
     .locate = dir_locate,
     .close = dir_close,
 };
