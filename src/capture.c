@@ -34,6 +34,7 @@
 #define DOWNLOAD_TIMEOUT_MS  60000L
 #define URL_SAFETY_MS        2000 /* stop using a URL this close to its expiry */
 #define MAX_LIST_PAGES       10   /* export list pages read while resolving an intent */
+#define UNKNOWN_MARGIN_MS    1000 /* clock difference tolerated around an unknown fate */
 
 static int64_t process_start_ms;
 
@@ -49,6 +50,7 @@ struct cam_gate {
     char id[65];
     bool busy;
     int64_t last_accepted; /* newest requestedTime this process saw for the camera */
+    int64_t unknown_end;   /* when an export request of unknown fate last ended, or 0 */
     struct capture *head, *tail;
     struct intent_rec *recs; /* this process's records not yet removed, oldest first */
     size_t nrecs, caprecs;
@@ -460,6 +462,12 @@ journal_settle(struct capture *cap)
 {
     if (!cap->intent)
         return;
+    if (!cap->export_id[0] && cap->post_unknown) {
+        /* The request may have been accepted: the record stays, so a later attempt looks
+         * for its export instead of paying for a second one. */
+        cap->intent = false;
+        return;
+    }
     if (cap->export_id[0])
         journal_add(cap);
     cap->journaled = false; /* keep the export record */
@@ -778,6 +786,7 @@ adopt_export(struct capture *cap, const struct soracom_export *ex)
     if (cap->resolve)
         snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", ex->export_id);
     cap->resolve = false;
+    cap->post_unknown = false;
     gate_release(cap, ex->requested_time);
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
@@ -879,6 +888,7 @@ looked_up(struct soracom_call *call, void *arg)
         loop_timer_set(cap->ctx->loop, &cap->timer, 2000, lookup_fire, cap);
         return;
     }
+    cap->post_unknown = false; /* concluded: not accepted (or, logged, not knowable) */
     if (cap->resolve) {
         cap->resolve = false;
         write_intent(cap); /* holding the gate: a new intent replaces the old record */
@@ -927,6 +937,8 @@ exported(struct soracom_call *call, void *arg)
     if (call->outcome == SORACOM_AMBIGUOUS ||
         (call->outcome == SORACOM_OK && call->status == 200 &&
          soracom_export_parse(call->json, &ex, err, sizeof(err)) < 0)) {
+        struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
+        g->unknown_end = time_now_ms(); /* the next request's bound must be past its fate */
         log_warn("device=%s: export request outcome unknown (%s); searching the export list "
                  "before any new request",
                  cap->device_id, call->outcome == SORACOM_AMBIGUOUS ? call->error : err);
@@ -935,6 +947,7 @@ exported(struct soracom_call *call, void *arg)
         lookup(cap);
         return;
     }
+    cap->post_unknown = false; /* a definite answer: accepted, or refused */
     if (call->outcome == SORACOM_FAILED) {
         fail(cap, "%s", call->error);
         return;
@@ -973,6 +986,7 @@ export_post(struct capture *cap)
     char path[160], body[64];
     cap->state = CS_EXPORT;
     cap->export_posts++;
+    cap->post_unknown = true;
     snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports", cap->device_id);
     snprintf(body, sizeof(body), "{\"time\":%lld}", (long long)cap->slot_ms);
     soracom_call_start(cap->ctx->sc, &cap->call, "export", "POST", path, body, exported, cap);
@@ -995,6 +1009,12 @@ intent_written(struct capture *cap, bool ok, const char *detail)
     export_post(cap);
 }
 
+static void
+intent_retry(void *arg)
+{
+    write_intent(arg);
+}
+
 /* Holding the camera's gate: records the intent durably, then sends the export request. */
 static void
 write_intent(struct capture *cap)
@@ -1011,6 +1031,19 @@ write_intent(struct capture *cap)
     struct cam_gate *g = gate_of(ctx, cap->device_id);
     cap->state = CS_INTENT;
     cap->intent_after = g->last_accepted > process_start_ms ? g->last_accepted : process_start_ms;
+    if (g->unknown_end) {
+        /* An earlier request's fate is unknown: SORACOM accepted it, if at all, before it
+         * ended (give or take UNKNOWN_MARGIN_MS of clock difference). This request goes
+         * later, so that one's export can never fall into this record's bound. */
+        int64_t wait = g->unknown_end + 2 * UNKNOWN_MARGIN_MS - time_now_ms();
+        if (wait > 0) {
+            cap->state = CS_GATE;
+            loop_timer_set(ctx->loop, &cap->timer, wait, intent_retry, cap);
+            return;
+        }
+        if (g->unknown_end + UNKNOWN_MARGIN_MS > cap->intent_after)
+            cap->intent_after = g->unknown_end + UNKNOWN_MARGIN_MS;
+    }
     cap->intent_seq = ++ctx->intent_seq;
     journal_put(cap, intent_path(cap), intent_written);
 }
@@ -1027,6 +1060,7 @@ static void
 resolve_intent(struct capture *cap)
 {
     cap->intent = true; /* the earlier record is this capture's now */
+    cap->post_unknown = true;
     cap->lookups = 0;
     lookup_reset(cap);
     lookup(cap);

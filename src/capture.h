@@ -72,6 +72,7 @@ struct capture {
     int64_t resolve_before; /* resuming an intent: its export was accepted at or before this */
     bool resolve;           /* resuming an earlier process's intent record */
     bool intent_own;        /* this process wrote the intent record */
+    bool post_unknown;      /* an export request's fate is not known yet */
     size_t bytes;           /* image size */
     int width, height;      /* image dimensions */
     int64_t elapsed_ms;     /* from start to done */
