@@ -48,7 +48,7 @@ usage(FILE *out)
         if (o->flag)
             snprintf(flag, sizeof(flag), "--%s %s", o->flag, o->metavar);
         else
-            snprintf(flag, sizeof(flag), "(environment only)");
+            snprintf(flag, sizeof(flag), "(no flag)");
         fprintf(out, "  %-30s %s\n  %-30s   %s%s%s\n", flag, o->env, "", o->help,
                 o->def ? "; default " : "", o->def ? o->def : "");
     }
@@ -176,11 +176,6 @@ main(int argc, char **argv)
         fprintf(stderr, "soracam-lake: --json goes with 'devices'\n");
         goto out;
     }
-    if (is_devices && !getenv("SORACOM_DEVICE_ID") && !getenv("SORACOM_DEVICE_IDS")) {
-        int k = config_flag_index("device"); /* no cameras configured: list them all */
-        if (k >= 0 && !overrides[k])
-            overrides[k] = "all";
-    }
     if ((have_from || have_to || bf.every_ms || bf.force) && !is_backfill) {
         fprintf(stderr, "soracam-lake: --from, --to, --every and --force go with 'backfill'\n");
         goto out;
@@ -198,7 +193,9 @@ main(int argc, char **argv)
             goto out;
         }
     }
-    int problems = config_load(&cfg, overrides, stderr);
+    /* devices with no camera configured lists them all. */
+    int problems =
+        config_load_with(&cfg, overrides, is_devices ? CONFIG_ALL_CAMERAS_BY_DEFAULT : 0, stderr);
     cfg_loaded = true;
     if (problems) {
         fprintf(stderr, "soracam-lake: %d configuration problem%s; nothing was sent\n", problems,
