@@ -617,11 +617,12 @@ edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* Splits one line into key and value (in place; quotes removed). Returns 1 for a setting, 0
- * for a blank or comment line, -1 with why for a malformed line. The dotenv subset that
- * systemd's EnvironmentFile= also reads: '#' or ';' comments, "export " before the name,
- * a value in single quotes (literal) or double quotes (\" \\ \$ \` escaped), or unquoted
- * up to the end of the line. */
+/* Splits one line into key and value (in place; quotes and escapes removed). Returns 1 for a
+ * setting, 0 for a blank or comment line, -1 with why for a malformed line. Reads what systemd's
+ * EnvironmentFile= reads the same way, and refuses what it would read differently from other
+ * dotenv readers: '#' or ';' comment lines, "export " before the name (which systemd ignores),
+ * a value in single quotes (literal), in double quotes (\" \\ \$ \` escaped) or unquoted
+ * (a backslash escapes the next character); no comment after a value, one line per value. */
 static int
 file_parse_line(char *line, char **key, char **value, const char **why)
 {
@@ -646,9 +647,9 @@ file_parse_line(char *line, char **key, char **value, const char **why)
     *kend = '\0';
     p++;
     p += strspn(p, " \t");
-    char *v = p;
+    char *v = p, *out = v, *end = v; /* end: just after the last character that counts */
     if (*p == '"' || *p == '\'') {
-        char q = *p++, *out = v;
+        char q = *p++;
         while (*p != q) {
             if (!*p) {
                 *why = q == '"' ? "no closing \" (a value must fit on its line)"
@@ -659,18 +660,38 @@ file_parse_line(char *line, char **key, char **value, const char **why)
                 p++;
             *out++ = *p++;
         }
-        char *rest = p + 1;
-        *out = '\0';
-        rest += strspn(rest, " \t");
-        if (*rest && *rest != '#') {
-            *why = "text after the closing quote (quote the whole value)";
+        end = out;
+        p++;
+        p += strspn(p, " \t");
+        if (*p) {
+            *why = "text after the closing quote (systemd would add it to the value; put a "
+                   "comment on a line of its own)";
             return -1;
         }
     } else {
-        size_t n = strlen(v);
-        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-            v[--n] = '\0';
+        while (*p) {
+            if ((*p == ' ' || *p == '\t') && p[strspn(p, " \t")] == '#') {
+                *why = "a ' #' after the value (systemd keeps it as part of the value, other "
+                       "readers drop it as a comment; put a comment on a line of its own)";
+                return -1;
+            }
+            if (*p == '\\') {
+                if (!p[1]) {
+                    *why = "a backslash at the end of the line (a value must fit on its line)";
+                    return -1;
+                }
+                p++;
+                *out++ = *p++;
+                end = out;
+                continue;
+            }
+            bool blank = *p == ' ' || *p == '\t';
+            *out++ = *p++;
+            if (!blank)
+                end = out;
+        }
     }
+    *end = '\0';
     *key = k;
     *value = v;
     return 1;

@@ -1107,7 +1107,7 @@ test_file_settings_read(void **state)
                "SORACOM_AUTH_KEY_ID=" AUTH_KEY_ID "\n"
                "export SORACOM_AUTH_KEY='" AUTH_KEY "'\n"
                "SORACOM_DEVICE_IDS = cam1,cam2\r\n"
-               "AZURE_STORAGE_CONNECTION_STRING=\"" FULL_CONN "\"  # the portal's string\n"
+               "AZURE_STORAGE_CONNECTION_STRING=\"" FULL_CONN "\"   \n"
                "AZURE_STORAGE_CONTAINER_NAME=" CONTAINER "   \n"
                "SORACAM_SCHEDULE=\"0 */10 * * * *\"\n"
                "SORACAM_PATH_TEMPLATE='{device_id}/{yyyy}{MM}{dd}_{HHmmss}.jpg'\n"
@@ -1136,11 +1136,13 @@ test_file_settings_read(void **state)
     /* Escapes inside double quotes; single quotes are literal. */
     write_file(path,
                "SORACAM_SINK=\"dir:/tmp/a \\\"b\\\" \\\\c \\$d \\x\"\n"
-               "SORACAM_FUNCTION_NAME='Fn\\n'\n",
+               "SORACAM_FUNCTION_NAME='Fn\\n'\n"
+               "SORACAM_TIMEZONE=Asia/Tok\\yo\\ \t \n",
                0600);
     load_file(path, &cfg, NULL, &errs);
     assert_string_equal(cfg.sink_dir, "/tmp/a \"b\" \\c $d \\x");
     assert_string_equal(cfg.function_name, "Fn\\n");
+    assert_string_equal(cfg.zone.name, "Asia/Tokyo "); /* refused, but read like systemd */
     config_free(&cfg);
     free(errs);
     unlink(path);
@@ -1251,6 +1253,10 @@ test_file_malformed_lines(void **state)
         {"SORACOM_AUTH_KEY='" AUTH_KEY "' trailing\n", "text after the closing quote"},
         {"export=\n" AUTH_KEY "\n", ":2: no '='"},
         {"-SORACOM_AUTH_KEY=" AUTH_KEY "\n", "does not start with a variable name"},
+        {"SORACOM_AUTH_KEY=\"" AUTH_KEY "\" # the key\n", "text after the closing quote"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY " # the key\n", "a ' #' after the value"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\t#\n", "a ' #' after the value"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\\\n", "a backslash at the end of the line"},
     };
     int failures = 0;
     for (size_t i = 0; i < ARRAY_LEN(v); i++) {
