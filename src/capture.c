@@ -326,10 +326,11 @@ poll_later(struct capture *cap)
     int64_t now = time_mono_ms();
     if (now >= cap->poll_deadline_mono) {
         fail(cap,
-             "export %s did not complete within %llds (last status: %s); it may still "
+             "export %s did not complete within %llds (last status: %s%s%s); it may still "
              "complete later and be charged",
              cap->export_id, (long long)(cap->ctx->cfg->export_timeout_ms / 1000),
-             cap->last_status[0] ? cap->last_status : "unknown");
+             cap->last_status[0] ? cap->last_status : "unknown",
+             cap->last_problem[0] ? "; last problem: " : "", cap->last_problem);
         return;
     }
     /* The first wait is poll_interval_ms as set when the export was accepted (an export is
@@ -358,6 +359,7 @@ static void
 on_export_status(struct capture *cap, const struct soracom_export *ex)
 {
     snprintf(cap->last_status, sizeof(cap->last_status), "%s", ex->status_text);
+    cap->last_problem[0] = '\0';
     switch (ex->status) {
     case SORACOM_EXPORT_COMPLETED:
         if (cap->ctx->budget)
@@ -412,6 +414,7 @@ polled(struct soracom_call *call, void *arg)
     if (call->outcome == SORACOM_OK && call->status == 200) {
         if (soracom_export_parse(call->json, &ex, err, sizeof(err)) < 0) {
             log_warn("device=%s: unusable export status (%s); polling again", cap->device_id, err);
+            snprintf(cap->last_problem, sizeof(cap->last_problem), "unusable answer: %s", err);
             poll_later(cap);
             return;
         }
@@ -430,6 +433,7 @@ polled(struct soracom_call *call, void *arg)
     /* Transient trouble (the call already retried): keep trying until the deadline. */
     log_warn("device=%s: export status of %s unavailable (%s)", cap->device_id, cap->export_id,
              call->error);
+    snprintf(cap->last_problem, sizeof(cap->last_problem), "%s", call->error);
     poll_later(cap);
 }
 

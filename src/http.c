@@ -287,7 +287,7 @@ on_header(char *data, size_t size, size_t n, void *arg)
         }
     }
     if (buf_append(&req->resp_headers, data, len) < 0) {
-        req->overflow = true;
+        req->overflow = req->header_overflow = true;
         return 0;
     }
     return len;
@@ -347,7 +347,7 @@ http_start(struct loop *l, struct http_req *req)
     }
     req->easy = e;
     req->loop = l;
-    req->overflow = false;
+    req->overflow = req->header_overflow = false;
     req->status = 0;
     req->error[0] = '\0';
     buf_clear(&req->resp);
@@ -459,9 +459,19 @@ classify(struct http_req *req, CURLcode rc)
         req->result = HTTP_OK;
         return;
     }
-    if (req->overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+    if (req->overflow || rc == CURLE_FILESIZE_EXCEEDED || rc == CURLE_OUT_OF_MEMORY) {
         req->result = HTTP_TOO_BIG;
-        snprintf(req->error, sizeof(req->error), "response larger than %zu bytes", req->resp.max);
+        if (req->header_overflow)
+            snprintf(req->error, sizeof(req->error), "response headers larger than %d bytes in all",
+                     MAX_RESPONSE_HEADERS);
+        else if (rc == CURLE_OUT_OF_MEMORY)
+            snprintf(req->error, sizeof(req->error),
+                     "response could not be read (a header line over %d bytes, or out of "
+                     "memory)",
+                     CURL_MAX_HTTP_HEADER);
+        else
+            snprintf(req->error, sizeof(req->error), "response larger than %zu bytes",
+                     req->resp.max);
         return;
     }
     if (!req->error[0])

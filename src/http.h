@@ -56,6 +56,7 @@ struct http_req {
     CURL *easy;
     struct loop *loop;
     bool overflow;
+    bool header_overflow;
     size_t body_sent;
 };
 
