@@ -266,6 +266,11 @@ downloaded(struct http_req *req, void *arg)
 {
     struct capture *cap = arg;
     char why[512];
+    if (req->result != HTTP_OK && req->cert_problem) { /* another try cannot help */
+        fail(cap, "download of export %s failed: %s", cap->export_id,
+             http_describe(req, why, sizeof(why)));
+        return;
+    }
     if (req->result != HTTP_OK) {
         download_again(cap, http_describe(req, why, sizeof(why)));
         return;

@@ -303,7 +303,7 @@ auth_done(struct http_req *req, void *arg)
             describe_error(req, what, sizeof(what));
         else
             http_describe(req, what, sizeof(what));
-        if (sc->auth_attempts < 3 && req->result != HTTP_TOO_BIG) { /* too big stays so */
+        if (sc->auth_attempts < 3 && req->result != HTTP_TOO_BIG && !req->cert_problem) {
             int64_t wait = backoff_ms(sc, sc->auth_attempts);
             log_warn("SORACOM: authentication failed (%s); retrying in %lldms", what,
                      (long long)wait);
@@ -452,7 +452,7 @@ on_answer(struct http_req *req, void *arg)
         finish(call, SORACOM_AMBIGUOUS);
         return;
     }
-    if (req->result != HTTP_TOO_BIG && call->attempts < MAX_ATTEMPTS) {
+    if (req->result != HTTP_TOO_BIG && !req->cert_problem && call->attempts < MAX_ATTEMPTS) {
         int64_t wait = backoff_ms(sc, call->attempts);
         log_warn("SORACOM: %s failed (%s); retrying in %lldms", call->op, what, (long long)wait);
         retry_later(call, wait);

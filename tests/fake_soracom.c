@@ -267,6 +267,8 @@ static struct {
     bool quiet;                   /* no per-request log lines (set before start, read-only) */
     bool fast_images;             /* benchmark: encode one picture per device, splice the COM */
     unsigned int port;            /* bound port */
+    unsigned int image_port;      /* port image URLs name (port, or the --tls-images one) */
+    const char *image_scheme;     /* "http" or "https" for image URLs */
     int64_t start_ms;             /* process start, for lastConnectedTime */
     unsigned char url_secret[32]; /* HMAC key for image URL signatures */
     struct device devices[DEVICES_MAX];
@@ -765,7 +767,8 @@ export_json(const struct fake_export *e, int64_t now, const char *status)
                   status);
     if (o && strcmp(status, "completed") == 0 && e->query) {
         char *url = NULL;
-        if (asprintf(&url, "http://127.0.0.1:%u/_img/%s.jpg?%s", g.port, e->id, e->query) < 0) {
+        if (asprintf(&url, "%s://127.0.0.1:%u/_img/%s.jpg?%s", g.image_scheme, g.image_port, e->id,
+                     e->query) < 0) {
             json_decref(o);
             return NULL;
         }
@@ -2920,15 +2923,84 @@ out:
     return result;
 }
 
+/* Read the whole file path into a NUL-terminated malloc'd string, or NULL (errno set). */
+static char *
+file_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Start a daemon on 127.0.0.1:port, with TLS when cert and key (PEM text) are given; they
+ * must outlive the daemon. Returns the daemon and its port in *bound, or NULL. */
+static struct MHD_Daemon *
+daemon_start(uint16_t port, const char *cert, const char *key, unsigned int *bound)
+{
+    struct sockaddr_in sin;
+    struct MHD_Daemon *d;
+    const union MHD_DaemonInfo *info;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                         MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+
+    if (cert && key)
+        flags |= MHD_USE_TLS;
+    else
+        tls[0].option = MHD_OPTION_END;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    d = MHD_start_daemon(flags, port, NULL, NULL, on_access, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+                         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    if (!d)
+        return NULL;
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if (!info || info->port == 0) {
+        MHD_stop_daemon(d);
+        return NULL;
+    }
+    *bound = info->port;
+    return d;
+}
+
 /* Print the usage text to f. */
 static void
 usage(FILE *f)
 {
     size_t i;
 
-    fprintf(f,
-            "usage: fake_soracom [--port N] [--port-file PATH] [--devices N]\n"
-            "                    [--auth-key-id ID] [--auth-key KEY] [--quiet] [--fast-images]\n");
+    fprintf(
+        f,
+        "usage: fake_soracom [--port N] [--port-file PATH] [--devices N]\n"
+        "                    [--auth-key-id ID] [--auth-key KEY] [--quiet] [--fast-images]\n"
+        "                    [--tls-cert PEM --tls-key PEM [--tls-images --tls-port-file PATH]]\n"
+        "  --tls-cert/--tls-key: serve HTTPS with this certificate and key; with --tls-images\n"
+        "  only the image URLs are HTTPS, on a second port written to --tls-port-file.\n");
     for (i = 0; i < CONFIG_OPTION_COUNT; i++)
         fprintf(f, "  --%-22s N  %s (default %" PRId64 ")\n", config_options[i].cli,
                 config_options[i].help, config_options[i].def);
@@ -2945,18 +3017,25 @@ enum {
     OPT_QUIET,
     OPT_FAST_IMAGES,
     OPT_HELP,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_IMAGES,
+    OPT_TLS_PORT_FILE,
     OPT_TABLE = 100,
 };
 
 int
 main(int argc, char **argv)
 {
-    static struct option long_opts[12 + CONFIG_OPTION_COUNT];
-    const char *port_file = NULL;
+    static struct option long_opts[16 + CONFIG_OPTION_COUNT];
+    const char *port_file = NULL, *tls_cert_path = NULL, *tls_key_path = NULL;
+    const char *tls_port_file = NULL;
+    char *tls_cert = NULL, *tls_key = NULL;
+    bool tls_images = false;
+    struct MHD_Daemon *image_daemon = NULL;
+    unsigned int bound = 0;
     int64_t port = 0, v;
     struct MHD_Daemon *daemon = NULL;
-    const union MHD_DaemonInfo *info;
-    struct sockaddr_in sin;
     sigset_t sigs;
     size_t i, n = 0;
     int opt, sig, result = 1;
@@ -2969,6 +3048,10 @@ main(int argc, char **argv)
     long_opts[n++] = (struct option){"quiet", no_argument, NULL, OPT_QUIET};
     long_opts[n++] = (struct option){"fast-images", no_argument, NULL, OPT_FAST_IMAGES};
     long_opts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    long_opts[n++] = (struct option){"tls-cert", required_argument, NULL, OPT_TLS_CERT};
+    long_opts[n++] = (struct option){"tls-key", required_argument, NULL, OPT_TLS_KEY};
+    long_opts[n++] = (struct option){"tls-images", no_argument, NULL, OPT_TLS_IMAGES};
+    long_opts[n++] = (struct option){"tls-port-file", required_argument, NULL, OPT_TLS_PORT_FILE};
     for (i = 0; i < CONFIG_OPTION_COUNT; i++) {
         long_opts[n++] =
             (struct option){config_options[i].cli, required_argument, NULL, OPT_TABLE + (int)i};
@@ -3012,6 +3095,18 @@ main(int argc, char **argv)
         case OPT_HELP:
             usage(stdout);
             return 0;
+        case OPT_TLS_CERT:
+            tls_cert_path = optarg;
+            break;
+        case OPT_TLS_KEY:
+            tls_key_path = optarg;
+            break;
+        case OPT_TLS_IMAGES:
+            tls_images = true;
+            break;
+        case OPT_TLS_PORT_FILE:
+            tls_port_file = optarg;
+            break;
         default:
             if (opt >= OPT_TABLE && opt < OPT_TABLE + (int)CONFIG_OPTION_COUNT) {
                 const struct config_option *co = &config_options[opt - OPT_TABLE];
@@ -3030,6 +3125,25 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!tls_cert_path != !tls_key_path || (tls_images && !tls_cert_path)) {
+        log_msg("--tls-cert and --tls-key go together (and --tls-images needs them)");
+        return 2;
+    }
+    if (tls_cert_path) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            log_msg("--tls-cert: this libmicrohttpd was built without TLS");
+            return 2;
+        }
+        tls_cert = file_slurp(tls_cert_path);
+        tls_key = file_slurp(tls_key_path);
+        if (!tls_cert || !tls_key) {
+            log_msg("cannot read %s: %s", !tls_cert ? tls_cert_path : tls_key_path,
+                    strerror(errno));
+            free(tls_cert);
+            free(tls_key);
+            return 2;
+        }
+    }
 
     g.start_ms = now_ms();
     random_fill(g.url_secret, sizeof g.url_secret);
@@ -3042,35 +3156,40 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-            MHD_USE_ERROR_LOG,
-        (uint16_t)port, NULL, NULL, on_access, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    daemon = daemon_start((uint16_t)port, tls_images ? NULL : tls_cert, tls_images ? NULL : tls_key,
+                          &bound);
     if (!daemon) {
-        log_msg("cannot listen on 127.0.0.1:%" PRId64, port);
-        goto out;
-    }
-    info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (!info || info->port == 0) {
-        log_msg("cannot determine the bound port");
+        log_msg("cannot listen on 127.0.0.1:%" PRId64 "%s", port,
+                tls_cert && !tls_images ? " with TLS (check the certificate and key)" : "");
         goto out;
     }
     pthread_mutex_lock(&g.lock);
-    g.port = info->port;
+    g.port = g.image_port = bound;
+    g.image_scheme = tls_cert && !tls_images ? "https" : "http";
     pthread_mutex_unlock(&g.lock);
+    if (tls_images) {
+        image_daemon = daemon_start(0, tls_cert, tls_key, &bound);
+        if (!image_daemon) {
+            log_msg("cannot listen with TLS (check the certificate and key)");
+            goto out;
+        }
+        pthread_mutex_lock(&g.lock);
+        g.image_port = bound;
+        g.image_scheme = "https";
+        pthread_mutex_unlock(&g.lock);
+        if (tls_port_file && port_file_write(tls_port_file, g.image_port) != 0) {
+            log_msg("cannot write port file %s: %s", tls_port_file, strerror(errno));
+            goto out;
+        }
+    }
     if (port_file && port_file_write(port_file, g.port) != 0) {
         log_msg("cannot write port file %s: %s", port_file, strerror(errno));
         goto out;
     }
-    printf("fake_soracom listening on http://127.0.0.1:%u\n", g.port);
+    printf("fake_soracom listening on %s://127.0.0.1:%u\n",
+           tls_cert && !tls_images ? "https" : "http", g.port);
+    if (image_daemon)
+        printf("fake_soracom image URLs on https://127.0.0.1:%u\n", g.image_port);
     fflush(stdout);
 
     for (;;) {
@@ -3082,6 +3201,10 @@ out:
     atomic_store(&stopping, true);
     if (daemon)
         MHD_stop_daemon(daemon);
+    if (image_daemon)
+        MHD_stop_daemon(image_daemon);
+    free(tls_cert);
+    free(tls_key);
     pthread_mutex_lock(&g.lock);
     state_reset();
     pthread_mutex_unlock(&g.lock);
