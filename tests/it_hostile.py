@@ -61,6 +61,9 @@ def hostile_env(c, **kw):
     out = os.path.join(c.tmp, "captures")
     env = c.env(AZURE_STORAGE_CONNECTION_STRING=None, AZURE_STORAGE_CONTAINER_NAME=None,
                 SORACAM_SINK="dir:" + out, SORACAM_EXPORT_TIMEOUT="5s")
+    if sanitized(c):  # AddressSanitizer keeps freed memory (256 MB) unless told not to
+        env["ASAN_OPTIONS"] = ":".join(o for o in (env.get("ASAN_OPTIONS"),
+                                                   "quarantine_size_mb=8") if o)
     env.update(kw)
     return env
 
