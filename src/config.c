@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,16 +793,19 @@ static int
 config_file_read(struct config_file *cf, const char *path, int opt, struct problems *p)
 {
     memset(cf, 0, sizeof(*cf));
-    FILE *f = fopen(path, "r");
+    /* O_NONBLOCK: a FIFO without a writer is refused below instead of waited for. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    if (!f) {
+    if (fd < 0) {
         problem(p, opt, "'%s' cannot be read (%s): give the path of a file of KEY=VALUE lines",
                 path, strerror(errno));
         return -1;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > FILE_MAX_BYTES) {
+    FILE *f = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > FILE_MAX_BYTES ||
+        !(f = fdopen(fd, "r"))) {
         problem(p, opt, "'%s' is not a file of KEY=VALUE lines (a regular file up to 1 MiB)", path);
-        fclose(f);
+        close(fd);
         return -1;
     }
     p->file = path;

@@ -1323,6 +1323,19 @@ test_file_missing(void **state)
     assert_non_null(strstr(errs, "soracam-lake: --config: '/' is not a file of KEY=VALUE lines"));
     config_free(&cfg);
     free(errs);
+    /* A FIFO nobody writes to is refused at once, not waited for. */
+    char fifo[] = "/tmp/soracam-test-fifo-XXXXXX";
+    int fd = mkstemp(fifo);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    set_flag(&o, "config", fifo);
+    assert_int_equal(load(&cfg, o.v, &errs), 1);
+    assert_non_null(strstr(errs, "is not a file of KEY=VALUE lines"));
+    config_free(&cfg);
+    free(errs);
+    unlink(fifo);
 }
 
 /* Secrets in a file that group or others may read or write: a warning naming the file, its
