@@ -8,7 +8,11 @@ CPU per capture, peak RSS and connections opened. Not a test: it asserts nothing
 measures. Everything runs on loopback and every wait is bounded.
 
     python3 bench/fleet.py [--cameras 1000] [--delay-ms 2000] [--jitter-ms 4000]
-                           [--image-bytes 300000] [--sink dir|azurite] [--repeat 1]
+                           [--image-bytes 300000] [--sink dir|azurite] [--repeat 1] [--https]
+
+--https serves the fake SORACOM API and its image URLs over HTTPS with a private test CA made
+at run time (openssl), which soracam-lake trusts through SORACAM_CA_FILE: the cost of TLS
+handshakes and encryption shows in the figures.
 """
 import argparse
 import json
@@ -22,7 +26,8 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from harness import AZURITE_KEY, Server, free_port, port_open, wait_for  # noqa: E402
+from harness import (AZURITE_KEY, Server, free_port, make_test_ca, port_open,  # noqa: E402
+                     wait_for)
 
 KEY_ID, KEY = "keyId-bench", "secret-bench"
 
@@ -49,11 +54,13 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(args, tmp, fake_url, env_sink, slot_ms, fake_pid):
+def one_run(args, tmp, fake_url, env_sink, slot_ms, fake_pid, ssl_ctx=None):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "SORACOM_API_ENDPOINT": fake_url, "SORACOM_AUTH_KEY_ID": KEY_ID,
            "SORACOM_AUTH_KEY": KEY, "SORACOM_DEVICE_IDS": "all",
            "SORACAM_CAPTURE_DELAY": "0", "SORACAM_MAX_IN_FLIGHT": str(args.cameras)}
+    if args.https:
+        env["SORACAM_CA_FILE"] = os.path.join(tmp, "tls", "test-ca.pem")
     env.update(dict(kv.split("=", 1) for kv in args.env))
     env.update(env_sink)
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(slot_ms // 1000))
@@ -83,7 +90,7 @@ def one_run(args, tmp, fake_url, env_sink, slot_ms, fake_pid):
         if m:
             stored[m.group(1)] = log_ms(line)
     conns = re.search(r"(\d+) connections opened", text)
-    with urllib.request.urlopen(fake_url + "/_fake/stats", timeout=30) as r:
+    with urllib.request.urlopen(fake_url + "/_fake/stats", timeout=30, context=ssl_ctx) as r:
         stats = json.load(r)
     ready = {e["deviceId"]: e["readyTime"] for e in stats["exports"]
              if e["time"] == slot_ms and "readyTime" in e}
@@ -117,6 +124,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--https", action="store_true",
+                    help="the fake over HTTPS with a private test CA (made with openssl)")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra setting for soracam-lake, e.g. SORACAM_POLL_INTERVAL=500ms")
     args = ap.parse_args()
@@ -124,16 +133,23 @@ def main():
     servers = []
     try:
         port_file = os.path.join(tmp, "fake.port")
+        tls, ssl_ctx = [], None
+        if args.https:
+            import ssl
+            paths = make_test_ca(os.path.join(tmp, "tls"))
+            tls = ["--tls-cert", paths["cert"], "--tls-key", paths["key"]]
+            ssl_ctx = ssl.create_default_context(cafile=paths["ca"])
         fake = Server("fake", [os.path.join(ROOT, "build", "fake_soracom"), "--port", "0",
                                "--port-file", port_file, "--devices", str(args.cameras),
                                "--export-delay-ms", str(args.delay_ms),
                                "--export-delay-jitter-ms", str(args.jitter_ms),
                                "--image-bytes", str(args.image_bytes), "--footage-lag-ms", "0",
                                "--fast-images", "--quiet", "--auth-key-id", KEY_ID,
-                               "--auth-key", KEY], tmp)
+                               "--auth-key", KEY] + tls, tmp)
         servers.append(fake)
         wait_for(lambda: os.path.exists(port_file) or not fake.alive(), 20, "the fake")
-        fake_url = "http://127.0.0.1:%s" % open(port_file).read().strip()
+        fake_url = "%s://127.0.0.1:%s" % ("https" if args.https else "http",
+                                          open(port_file).read().strip())
         results = []
         for k in range(args.repeat):
             if args.sink == "azurite":
@@ -151,10 +167,10 @@ def main():
             else:
                 sink = {"SORACAM_SINK": "dir:" + os.path.join(tmp, "captures%d" % k)}
             slot = (int(time.time()) - 3600 - 300 * k) // 300 * 300 * 1000
-            results.append(one_run(args, tmp, fake_url, sink, slot, fake.proc.pid))
-        print("fleet benchmark: %d cameras, export ready after %d-%d ms, %d-byte JPEGs, %s sink"
+            results.append(one_run(args, tmp, fake_url, sink, slot, fake.proc.pid, ssl_ctx))
+        print("fleet benchmark: %d cameras, export ready after %d-%d ms, %d-byte JPEGs, %s sink%s"
               % (args.cameras, args.delay_ms, args.delay_ms + args.jitter_ms, args.image_bytes,
-                 args.sink))
+                 args.sink, ", HTTPS (test CA)" if args.https else ""))
         keys = ["stored", "wall_s", "captures_per_s", "overhead_p50_ms", "overhead_p95_ms",
                 "overhead_max_ms", "cpu_ms_per_capture", "cpu_s", "fake_cpu_s", "peak_rss_mb",
                 "connections_opened", "soracom_requests", "exit"]

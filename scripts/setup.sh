@@ -2,7 +2,8 @@
 # Installs what soracam-lake needs on Debian 12, skipping whatever is already there.
 #   scripts/setup.sh          build dependencies (compiler, libcurl, OpenSSL, jansson, libmicrohttpd, libjpeg)
 #   scripts/setup.sh --test   also the test tools: cmocka, python3, the Azure SDK for Python, Chromium
-#                             (renders gallery pages headless), man-db, Azurite (npm, pinned)
+#                             (renders gallery pages headless), man-db, openssl (test certificates),
+#                             Azurite (npm, pinned)
 set -euo pipefail
 
 AZURITE_VERSION=3.37.0
@@ -13,7 +14,7 @@ want_test=0
 pkgs=(build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev
       libjpeg62-turbo-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
-    pkgs+=(libcmocka-dev python3 python3-azure clang-format chromium man-db)
+    pkgs+=(libcmocka-dev python3 python3-azure clang-format chromium man-db openssl)
 fi
 
 missing=()

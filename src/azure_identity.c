@@ -277,8 +277,10 @@ answer_message(const struct http_req *req, char *out, size_t outlen)
 
 /* What the user should do after the endpoint failed this way. */
 static const char *
-fix_hint(const struct azure_identity *id, bool unreachable)
+fix_hint(const struct azure_identity *id, bool unreachable, bool cert_problem)
 {
+    if (cert_problem)
+        return "the token endpoint's TLS certificate was not accepted (see above)";
     if (id->o.endpoint)
         return "check that the Function App (or App Service) has a managed identity: Identity > "
                "System assigned > On, or a user-assigned identity whose client id is in "
@@ -293,11 +295,11 @@ fix_hint(const struct azure_identity *id, bool unreachable)
 
 /* Ends a fetch that failed: keeps serving a still usable cached token, else reports. */
 static void
-fetch_failed(struct azure_identity *id, const char *why, bool unreachable)
+fetch_failed(struct azure_identity *id, const char *why, bool unreachable, bool cert_problem)
 {
     char msg[1024];
     snprintf(msg, sizeof(msg), "%s: no token for Azure Storage (%s); %s", id->what, why,
-             fix_hint(id, unreachable));
+             fix_hint(id, unreachable, cert_problem));
     int64_t now = time_now_ms() / 1000;
     if (id->token && id->expires_on - now > AZURE_TOKEN_USABLE_S) {
         log_warn("%s; using the cached token, valid for %llds more", msg,
@@ -319,6 +321,8 @@ fetch_retry(void *arg)
 static bool
 fetch_retryable(const struct azure_identity *id, const struct http_req *req)
 {
+    if (req->cert_problem)
+        return false;
     if (req->result == HTTP_NOT_SENT)
         return id->o.endpoint != NULL; /* IMDS unreachable: not on a VM, fail fast */
     if (req->result == HTTP_AMBIGUOUS)
@@ -343,7 +347,7 @@ fetch_done(struct http_req *req, void *arg)
                                  sizeof(perr)) < 0) {
             snprintf(why, sizeof(why), "the token endpoint's answer is unusable: %s", perr);
             http_req_clear(req);
-            fetch_failed(id, why, false);
+            fetch_failed(id, why, false, false);
             return;
         }
         redact_add(token);
@@ -364,7 +368,7 @@ fetch_done(struct http_req *req, void *arg)
         loop_timer_set(id->loop, &id->timer, wait, fetch_retry, id);
         return;
     }
-    bool unreachable = req->result == HTTP_NOT_SENT;
+    bool unreachable = req->result == HTTP_NOT_SENT, cert_problem = req->cert_problem;
     if (req->result == HTTP_OK) {
         answer_message(req, msg, sizeof(msg));
         snprintf(why, sizeof(why), "HTTP %ld%s%s", req->status, msg[0] ? ": " : "", msg);
@@ -372,7 +376,7 @@ fetch_done(struct http_req *req, void *arg)
         http_describe(req, why, sizeof(why));
     }
     http_req_clear(req);
-    fetch_failed(id, why, unreachable);
+    fetch_failed(id, why, unreachable, cert_problem);
 }
 
 /* Sends one attempt of the token request. */
@@ -396,7 +400,7 @@ fetch_send(struct azure_identity *id)
         char why[CURL_ERROR_SIZE + 32];
         snprintf(why, sizeof(why), "%s", req->error);
         http_req_clear(req);
-        fetch_failed(id, why, false);
+        fetch_failed(id, why, false, false);
     }
 }
 

@@ -368,6 +368,8 @@ static bool
 retryable(const struct http_req *req)
 {
     char code[64] = "";
+    if (req->cert_problem)
+        return false;
     if (req->result == HTTP_NOT_SENT || req->result == HTTP_AMBIGUOUS)
         return true;
     if (req->result != HTTP_OK)

@@ -349,6 +349,7 @@ journal_put(struct capture *cap, char *path,
     md5_digest(j->obj.data, j->obj.len, j->obj.md5);
     j->obj.content_type = "application/json";
     j->obj.plain = true;
+    j->obj.name_only = true;
     sink->ops->put(sink, j->path, &j->obj, journal_done, j);
 }
 
@@ -561,6 +562,11 @@ downloaded(struct http_req *req, void *arg)
 {
     struct capture *cap = arg;
     char why[512];
+    if (req->result != HTTP_OK && req->cert_problem) { /* another try cannot help */
+        fail(cap, "download of export %s failed: %s", cap->export_id,
+             http_describe(req, why, sizeof(why)));
+        return;
+    }
     if (req->result != HTTP_OK) {
         download_again(cap, http_describe(req, why, sizeof(why)));
         return;
@@ -632,10 +638,11 @@ poll_later(struct capture *cap)
     }
     if (now >= cap->poll_deadline_mono) {
         fail(cap,
-             "export %s did not complete within %llds (last status: %s); it may still "
+             "export %s did not complete within %llds (last status: %s%s%s); it may still "
              "complete later and be charged",
              cap->export_id, (long long)(cap->ctx->cfg->export_timeout_ms / 1000),
-             cap->last_status[0] ? cap->last_status : "unknown");
+             cap->last_status[0] ? cap->last_status : "unknown",
+             cap->last_problem[0] ? "; last problem: " : "", cap->last_problem);
         return;
     }
     /* The first wait is poll_interval_ms as set when the export was accepted (an export is
@@ -663,6 +670,7 @@ static void
 on_export_status(struct capture *cap, const struct soracom_export *ex)
 {
     snprintf(cap->last_status, sizeof(cap->last_status), "%s", ex->status_text);
+    cap->last_problem[0] = '\0';
     switch (ex->status) {
     case SORACOM_EXPORT_COMPLETED:
         if (cap->ctx->budget)
@@ -717,6 +725,7 @@ polled(struct soracom_call *call, void *arg)
     if (call->outcome == SORACOM_OK && call->status == 200) {
         if (soracom_export_parse(call->json, &ex, err, sizeof(err)) < 0) {
             log_warn("device=%s: unusable export status (%s); polling again", cap->device_id, err);
+            snprintf(cap->last_problem, sizeof(cap->last_problem), "unusable answer: %s", err);
             poll_later(cap);
             return;
         }
@@ -735,6 +744,7 @@ polled(struct soracom_call *call, void *arg)
     /* Transient trouble (the call already retried): keep trying until the deadline. */
     log_warn("device=%s: export status of %s unavailable (%s)", cap->device_id, cap->export_id,
              call->error);
+    snprintf(cap->last_problem, sizeof(cap->last_problem), "%s", call->error);
     poll_later(cap);
 }
 
@@ -1031,6 +1041,13 @@ write_intent(struct capture *cap)
     struct cam_gate *g = gate_of(ctx, cap->device_id);
     cap->state = CS_INTENT;
     cap->intent_after = g->last_accepted > process_start_ms ? g->last_accepted : process_start_ms;
+    if (time_now_ms() <= g->last_accepted) {
+        /* Acceptance times tell a camera's exports apart: never two in one millisecond. */
+        cap->state = CS_GATE;
+        loop_timer_set(ctx->loop, &cap->timer, g->last_accepted + 1 - time_now_ms(), intent_retry,
+                       cap);
+        return;
+    }
     if (g->unknown_end) {
         /* An earlier request's fate is unknown: SORACOM accepted it, if at all, before it
          * ended (give or take UNKNOWN_MARGIN_MS of clock difference). This request goes

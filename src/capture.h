@@ -87,6 +87,7 @@ struct capture {
     int64_t poll_deadline_mono;
     int64_t poll_interval_ms;
     char last_status[32];
+    char last_problem[256]; /* the last unusable or failed status answer, or "" */
     int lookups;
     int downloads;
     int64_t post_sent_ms, post_answer_ms;

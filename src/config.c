@@ -3,10 +3,16 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "redact.h"
 #include "util.h"
@@ -14,8 +20,10 @@
 #define DEFAULT_ENDPOINT "https://api.soracom.io"
 #define DEFAULT_SCHEDULE "0 */5 * * * *"
 #define DEFAULT_SINK_DIR "./captures"
+#define FILE_MAX_BYTES   (1024 * 1024) /* a configuration file larger than this is refused */
 
 enum {
+    O_CONFIG_FILE,
     O_AUTH_KEY_ID,
     O_AUTH_KEY,
     O_DEVICE_ID,
@@ -58,17 +66,21 @@ enum {
 };
 
 const struct config_opt config_opts[] = {
+    [O_CONFIG_FILE] = {"SORACAM_CONFIG_FILE", "config", "FILE", NULL,
+                       "read settings from FILE: KEY=VALUE lines with these variable names "
+                       "(flags, then the environment, take precedence)"},
     [O_AUTH_KEY_ID] = {"SORACOM_AUTH_KEY_ID", "auth-key-id", "keyId-...", NULL,
                        "SORACOM AuthKey ID of the SAM user (required)"},
-    [O_AUTH_KEY] = {"SORACOM_AUTH_KEY", NULL, "secret-...", NULL,
-                    "SORACOM AuthKey secret (required; environment only)"},
+    [O_AUTH_KEY] =
+        {"SORACOM_AUTH_KEY", NULL, "secret-...", NULL,
+         "SORACOM AuthKey secret (required; environment or --config file, never a flag)"},
     [O_DEVICE_ID] = {"SORACOM_DEVICE_ID", NULL, "ID", NULL, "one camera's device id"},
     [O_DEVICE_IDS] = {"SORACOM_DEVICE_IDS", "device", "ID[,ID...]", NULL,
                       "cameras' device ids; the flag may be repeated"},
     [O_ENDPOINT] = {"SORACOM_API_ENDPOINT", "endpoint", "URL", DEFAULT_ENDPOINT,
                     "SORACOM API (https://g.api.soracom.io for the global coverage)"},
     [O_CONN] = {"AZURE_STORAGE_CONNECTION_STRING", NULL, "STRING", NULL,
-                "Azure Storage connection string (environment only)"},
+                "Azure Storage connection string (environment or --config file)"},
     [O_CONTAINER] = {"AZURE_STORAGE_CONTAINER_NAME", "container", "NAME", NULL,
                      "container (ADLS Gen2 file system) to write to"},
     [O_USE_API] = {"USE_SORACOM_API", NULL, "ANY", NULL,
@@ -113,7 +125,7 @@ const struct config_opt config_opts[] = {
                        "storage account URL (https://ACCOUNT.blob.core.windows.net) for a SAS "
                        "token or a managed identity; a connection string takes precedence"},
     [O_SAS_TOKEN] = {"AZURE_STORAGE_SAS_TOKEN", NULL, "SAS", NULL,
-                     "SAS token for AZURE_STORAGE_ACCOUNT_URL (environment only)"},
+                     "SAS token for AZURE_STORAGE_ACCOUNT_URL (environment or --config file)"},
     [O_CLIENT_ID] = {"AZURE_CLIENT_ID", "client-id", "GUID", NULL,
                      "managed identity: client id of a user-assigned identity"},
     [O_IDENTITY_ENDPOINT] = {"IDENTITY_ENDPOINT", NULL, "URL", NULL,
@@ -155,6 +167,8 @@ struct problems {
     FILE *out;
     int count;
     bool from_flag[O_COUNT];
+    int file_line[O_COUNT]; /* line of the configuration file the value came from, or 0 */
+    const char *file;       /* that file's path */
 };
 
 static void problem(struct problems *p, int opt, const char *fmt, ...)
@@ -169,12 +183,15 @@ problem(struct problems *p, int opt, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     char *clean = redact_scrub(msg);
+    char where[320] = "";
+    if (opt >= 0 && p->file_line[opt])
+        snprintf(where, sizeof(where), " (set in %s:%d)", p->file, p->file_line[opt]);
     if (opt < 0)
         fprintf(p->out, "soracam-lake: configuration: %s\n", clean);
     else if (p->from_flag[opt])
         fprintf(p->out, "soracam-lake: --%s: %s\n", config_opts[opt].flag, clean);
     else
-        fprintf(p->out, "soracam-lake: %s: %s\n", config_opts[opt].env, clean);
+        fprintf(p->out, "soracam-lake: %s: %s%s\n", config_opts[opt].env, clean, where);
     free(clean);
     p->count++;
 }
@@ -432,7 +449,21 @@ check_template_slots(struct config *cfg, struct problems *p)
 int
 config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
 {
+    if (s && isdigit((unsigned char)s[0]) && strspn(s, "0123456789") == strlen(s)) {
+        char with_host[32]; /* a port alone: loopback only */
+        if (strlen(s) > 5)
+            return -1;
+        snprintf(with_host, sizeof(with_host), "127.0.0.1:%s", s);
+        return config_parse_listen(with_host, host, hostlen, port);
+    }
     const char *colon = s ? strrchr(s, ':') : NULL;
+    if (colon == s && s && s[1]) {
+        char with_host[32]; /* ":PORT" */
+        if (strlen(s) > 6)
+            return -1;
+        snprintf(with_host, sizeof(with_host), "127.0.0.1%s", s);
+        return config_parse_listen(with_host, host, hostlen, port);
+    }
     if (!colon || colon == s || (size_t)(colon - s) >= 16)
         return -1;
     char addr[16];
@@ -460,6 +491,357 @@ config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
+/* True when s has no blank or control character: such a character in a key or id is a
+ * copy-and-paste slip that SORACOM would answer with a refusal. */
+static bool
+printable_token(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+            return false;
+    return true;
+}
+
+/* True for "https://HOST[:PORT][/PATH]" with a host of letters, digits, '.' and '-' (or an
+ * [IPv6] literal) and no blank or control character anywhere. */
+static bool
+https_url_ok(const char *url)
+{
+    if (!str_starts_with(url, "https://") || !printable_token(url))
+        return false;
+    const char *h = url + strlen("https://");
+    size_t n = strcspn(h, "/?#");
+    if (n == 0 || memchr(h, '@', n))
+        return false;
+    size_t host = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+    if (host > n || host == 0 || (h[0] == '[' && host < 3))
+        return false;
+    for (size_t i = 0; h[0] != '[' && i < host; i++)
+        if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-')
+            return false;
+    if (host < n) {
+        if (h[host] != ':' || host + 1 == n)
+            return false;
+        for (size_t i = host + 1; i < n; i++)
+            if (!isdigit((unsigned char)h[i]))
+                return false;
+    }
+    return true;
+}
+
+/* Checks that path is a readable file holding at least one PEM certificate. Returns 0, or -1
+ * with what is wrong in err. */
+static int
+ca_file_check(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+        snprintf(err, errlen, "cannot be read (%s)", strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "is not a file");
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot be read (%s)", strerror(errno));
+        return -1;
+    }
+    int certs = 0;
+    X509 *x;
+    while (certs < 1 && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        X509_free(x);
+        certs++;
+    }
+    fclose(f);
+    if (certs == 0) {
+        snprintf(err, errlen, "holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the configuration file (--config, SORACAM_CONFIG_FILE) ---- */
+
+/* One KEY=VALUE line of the file. */
+struct file_setting {
+    char *key;   /* variable name */
+    char *value; /* its value, unquoted; may be a secret (wiped when freed) */
+    int line;    /* line number, from 1 */
+};
+
+struct config_file {
+    struct file_setting *s; /* in file order */
+    size_t n;               /* entries in s */
+};
+
+static bool
+opt_is_secret(int i)
+{
+    return i == O_AUTH_KEY || i == O_CONN || i == O_SAS_TOKEN || i == O_IDENTITY_HEADER;
+}
+
+static int
+opt_by_env(const char *name)
+{
+    for (size_t i = 0; i < O_COUNT; i++)
+        if (strcmp(config_opts[i].env, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Levenshtein distance of a and b (short names only; longer ones count as far apart), to
+ * suggest the variable a misspelt key meant. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[65];
+    if (la > 64 || lb > 64)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (toupper((unsigned char)a[i - 1]) != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Splits one line into key and value (in place; quotes and escapes removed). Returns 1 for a
+ * setting, 0 for a blank or comment line, -1 with why for a malformed line. Reads what systemd's
+ * EnvironmentFile= reads the same way, and refuses what it would read differently from other
+ * dotenv readers: '#' or ';' comment lines, "export " before the name (which systemd ignores),
+ * a value in single quotes (literal), in double quotes (\" \\ \$ \` escaped) or unquoted
+ * (a backslash escapes the next character); no comment after a value, one line per value. */
+static int
+file_parse_line(char *line, char **key, char **value, const char **why)
+{
+    char *p = line + strspn(line, " \t");
+    if (!*p || *p == '#' || *p == ';')
+        return 0;
+    if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t'))
+        p += 6 + strspn(p + 6, " \t");
+    if (!isalpha((unsigned char)*p) && *p != '_') {
+        *why = "the line does not start with a variable name";
+        return -1;
+    }
+    char *k = p;
+    while (isalnum((unsigned char)*p) || *p == '_')
+        p++;
+    char *kend = p;
+    p += strspn(p, " \t");
+    if (*p != '=') {
+        *why = "no '=' after the variable name";
+        return -1;
+    }
+    *kend = '\0';
+    p++;
+    p += strspn(p, " \t");
+    char *v = p, *out = v, *end = v; /* end: just after the last character that counts */
+    if (*p == '"' || *p == '\'') {
+        char q = *p++;
+        while (*p != q) {
+            if (!*p) {
+                *why = q == '"' ? "no closing \" (a value must fit on its line)"
+                                : "no closing ' (a value must fit on its line)";
+                return -1;
+            }
+            if (q == '"' && *p == '\\' && p[1] && strchr("\"\\$`", p[1]))
+                p++;
+            *out++ = *p++;
+        }
+        end = out;
+        p++;
+        p += strspn(p, " \t");
+        if (*p) {
+            *why = "text after the closing quote (systemd would add it to the value; put a "
+                   "comment on a line of its own)";
+            return -1;
+        }
+    } else {
+        while (*p) {
+            if ((*p == ' ' || *p == '\t') && p[strspn(p, " \t")] == '#') {
+                *why = "a ' #' after the value (systemd keeps it as part of the value, other "
+                       "readers drop it as a comment; put a comment on a line of its own)";
+                return -1;
+            }
+            if (*p == '\\') {
+                if (!p[1]) {
+                    *why = "a backslash at the end of the line (a value must fit on its line)";
+                    return -1;
+                }
+                p++;
+                *out++ = *p++;
+                end = out;
+                continue;
+            }
+            bool blank = *p == ' ' || *p == '\t';
+            *out++ = *p++;
+            if (!blank)
+                end = out;
+        }
+    }
+    *end = '\0';
+    *key = k;
+    *value = v;
+    return 1;
+}
+
+static void
+file_problem(struct problems *p, int line, const char *why)
+{
+    fprintf(p->out,
+            "soracam-lake: %s:%d: %s: write one KEY=VALUE per line, e.g. "
+            "SORACAM_SCHEDULE=\"0 */5 * * * *\"\n",
+            p->file, line, why);
+    p->count++;
+}
+
+static void
+config_file_free(struct config_file *cf)
+{
+    for (size_t i = 0; i < cf->n; i++) {
+        free(cf->s[i].key);
+        memset(cf->s[i].value, 0, strlen(cf->s[i].value));
+        free(cf->s[i].value);
+    }
+    free(cf->s);
+    memset(cf, 0, sizeof(*cf));
+}
+
+/* The last setting of name in the file, or NULL. */
+static const struct file_setting *
+config_file_get(const struct config_file *cf, const char *name)
+{
+    for (size_t i = cf->n; i-- > 0;)
+        if (strcmp(cf->s[i].key, name) == 0)
+            return &cf->s[i];
+    return NULL;
+}
+
+/* Warns about what in the file is probably a mistake: unknown names (with the nearest
+ * known one), names set twice, and secrets in a file that group or others may read. Never
+ * prints a value. */
+static void
+config_file_warn(const struct config_file *cf, const char *path, mode_t mode, FILE *out)
+{
+    char secrets[256] = "";
+    for (size_t i = 0; i < cf->n; i++) {
+        const struct file_setting *s = &cf->s[i];
+        int opt = opt_by_env(s->key);
+        if (opt == O_CONFIG_FILE) {
+            fprintf(out,
+                    "soracam-lake: warning: %s:%d: %s is ignored inside a configuration file "
+                    "(files do not include each other)\n",
+                    path, s->line, s->key);
+            continue;
+        }
+        if (opt < 0) {
+            const char *best = NULL;
+            size_t best_d = 4;
+            for (size_t k = 0; k < O_COUNT; k++) {
+                size_t d = edit_distance(s->key, config_opts[k].env);
+                if (d < best_d) {
+                    best_d = d;
+                    best = config_opts[k].env;
+                }
+            }
+            if (best)
+                fprintf(out,
+                        "soracam-lake: warning: %s:%d: unknown setting %s is ignored; did you "
+                        "mean %s?\n",
+                        path, s->line, s->key, best);
+            else
+                fprintf(out,
+                        "soracam-lake: warning: %s:%d: unknown setting %s is ignored (soracam-lake "
+                        "--help lists the settings)\n",
+                        path, s->line, s->key);
+            continue;
+        }
+        const struct file_setting *last = config_file_get(cf, s->key);
+        if (last != s)
+            fprintf(out,
+                    "soracam-lake: warning: %s:%d: %s is set again on line %d, which wins; "
+                    "remove one\n",
+                    path, s->line, s->key, last->line);
+        if (opt_is_secret(opt) && *s->value && last == s &&
+            strlen(secrets) + strlen(s->key) + 3 < sizeof(secrets))
+            snprintf(secrets + strlen(secrets), sizeof(secrets) - strlen(secrets), "%s%s",
+                     secrets[0] ? ", " : "", s->key);
+    }
+    if (secrets[0] && (mode & 077))
+        fprintf(out,
+                "soracam-lake: warning: %s holds secrets (%s) but its mode %04o lets other users "
+                "read or change it: run chmod 600 %s\n",
+                path, secrets, (unsigned)(mode & 07777), path);
+}
+
+/* Reads the settings of path into cf. Problems (unreadable file, malformed lines) are counted
+ * in p and named by file and line; warnings are written too. Returns 0 or -1. */
+static int
+config_file_read(struct config_file *cf, const char *path, int opt, struct problems *p)
+{
+    memset(cf, 0, sizeof(*cf));
+    /* O_NONBLOCK: a FIFO without a writer is refused below instead of waited for. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) {
+        problem(p, opt, "'%s' cannot be read (%s): give the path of a file of KEY=VALUE lines",
+                path, strerror(errno));
+        return -1;
+    }
+    FILE *f = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > FILE_MAX_BYTES ||
+        !(f = fdopen(fd, "r"))) {
+        problem(p, opt, "'%s' is not a file of KEY=VALUE lines (a regular file up to 1 MiB)", path);
+        close(fd);
+        return -1;
+    }
+    p->file = path;
+    char *line = NULL;
+    size_t cap = 0, total = 0;
+    ssize_t len;
+    int lineno = 0, before = p->count;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        total += (size_t)len;
+        if (total > FILE_MAX_BYTES) {
+            file_problem(p, lineno, "the file grew past 1 MiB while being read");
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        char *key, *value;
+        const char *why = NULL;
+        int rc = memchr(line, '\0', (size_t)len) ? (why = "the line holds a NUL byte", -1)
+                                                 : file_parse_line(line, &key, &value, &why);
+        if (rc < 0)
+            file_problem(p, lineno, why);
+        if (rc <= 0)
+            continue;
+        cf->s = xrealloc(cf->s, (cf->n + 1) * sizeof(*cf->s));
+        cf->s[cf->n++] = (struct file_setting){xstrdup(key), xstrdup(value), lineno};
+    }
+    if (line) {
+        memset(line, 0, cap); /* it held secrets */
+        free(line);
+    }
+    fclose(f);
+    config_file_warn(cf, path, st.st_mode, p->out);
+    return p->count == before ? 0 : -1;
+}
+
 /* The fleet settings: polling, catch-up, budget reserve, sharding, connections. */
 static void
 load_fleet(struct config *cfg, struct problems *p, const char *const *v)
@@ -470,9 +852,12 @@ load_fleet(struct config *cfg, struct problems *p, const char *const *v)
     if (v[O_CATCHUP_WINDOW] &&
         (strcmp(v[O_CATCHUP_WINDOW], "off") == 0 || strcmp(v[O_CATCHUP_WINDOW], "0") == 0))
         cfg->catchup_window_ms = -1;
-    else if (v[O_CATCHUP_WINDOW])
-        load_duration(p, O_CATCHUP_WINDOW, v[O_CATCHUP_WINDOW], 1000, 7 * 86400000LL,
-                      &cfg->catchup_window_ms);
+    else if (v[O_CATCHUP_WINDOW] &&
+             (parse_duration_ms(v[O_CATCHUP_WINDOW], &cfg->catchup_window_ms) < 0 ||
+              cfg->catchup_window_ms < 1000 || cfg->catchup_window_ms > 7 * 86400000LL))
+        problem(p, O_CATCHUP_WINDOW,
+                "'%s' is not a duration from 1s to 168h (7 days), or off: e.g. 24h, 90m, 168h",
+                v[O_CATCHUP_WINDOW]);
     if (v[O_CATCHUP_MAX] && (load_int(p, O_CATCHUP_MAX, v[O_CATCHUP_MAX], 1, 10000, &n), n))
         cfg->catchup_max = (long)n;
     n = 0;
@@ -481,15 +866,25 @@ load_fleet(struct config *cfg, struct problems *p, const char *const *v)
     n = -2;
     if (v[O_BUDGET_RESERVE] && strcmp(v[O_BUDGET_RESERVE], "off") == 0)
         cfg->budget_reserve = -1;
-    else if (v[O_BUDGET_RESERVE] &&
-             (load_int(p, O_BUDGET_RESERVE, v[O_BUDGET_RESERVE], 0, 100000000, &n), n >= 0))
-        cfg->budget_reserve = n == 0 ? 1 : (long)n; /* 0 would mean "default": keep 1 */
+    else if (v[O_BUDGET_RESERVE]) {
+        const char *b = v[O_BUDGET_RESERVE];
+        n = *b && strspn(b, "0123456789") == strlen(b) && strlen(b) <= 9 ? strtoll(b, NULL, 10)
+                                                                         : -1;
+        if (n < 0 || n > 100000000)
+            problem(p, O_BUDGET_RESERVE,
+                    "'%s' is not a number of frames from 0 to 100000000, or off (e.g. 3600: "
+                    "one hour of footage)",
+                    b);
+        else
+            cfg->budget_reserve = n == 0 ? 1 : (long)n; /* 0 would mean "default": keep 1 */
+    }
     if (v[O_SHARD]) {
         long k = -1, total = 0;
         int used = 0;
         if (sscanf(v[O_SHARD], "%ld/%ld%n", &k, &total, &used) != 2 ||
             used != (int)strlen(v[O_SHARD]) || !isdigit((unsigned char)v[O_SHARD][0]) ||
-            total < 1 || total > 10000 || k < 0 || k >= total)
+            strspn(v[O_SHARD], "0123456789/") != strlen(v[O_SHARD]) || total < 1 || total > 10000 ||
+            k < 0 || k >= total)
             problem(p, O_SHARD,
                     "'%s' is not K/N with 0 <= K < N (e.g. 0/3, 1/3, 2/3 for three instances; "
                     "a Kubernetes indexed job can use $JOB_COMPLETION_INDEX/N)",
@@ -507,10 +902,19 @@ load_fleet(struct config *cfg, struct problems *p, const char *const *v)
 static int
 load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
 {
+    return config_load_with(cfg, overrides, soracom ? 0 : CONFIG_SINK_ONLY, errs);
+}
+
+int
+config_load_with(struct config *cfg, const char *const *overrides, unsigned flags, FILE *errs)
+{
+    bool soracom = !(flags & CONFIG_SINK_ONLY);
     const char *v[O_COUNT];
     struct problems p = {.out = errs};
+    struct config_file file = {0};
     char err[512];
     memset(cfg, 0, sizeof(*cfg));
+    /* Precedence: a flag, then the environment, then the configuration file. */
     for (size_t i = 0; i < O_COUNT; i++) {
         const char *env = getenv(config_opts[i].env);
         v[i] = env && *env ? env : NULL;
@@ -519,6 +923,19 @@ load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
             p.from_flag[i] = true;
         }
     }
+    if (v[O_CONFIG_FILE]) {
+        cfg->config_file = xstrdup(v[O_CONFIG_FILE]);
+        config_file_read(&file, v[O_CONFIG_FILE], O_CONFIG_FILE, &p);
+        for (size_t i = 0; i < O_COUNT; i++) {
+            const struct file_setting *fs = config_file_get(&file, config_opts[i].env);
+            if (!v[i] && i != O_CONFIG_FILE && fs && *fs->value) {
+                v[i] = fs->value;
+                p.file_line[i] = fs->line;
+            }
+        }
+    }
+    if ((flags & CONFIG_ALL_CAMERAS_BY_DEFAULT) && !v[O_DEVICE_ID] && !v[O_DEVICE_IDS])
+        v[O_DEVICE_IDS] = "all";
     /* Secrets first, so no later message can carry them. */
     redact_add(v[O_AUTH_KEY]);
     redact_add(v[O_CONN]);
@@ -552,13 +969,21 @@ load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
                 "is not set: create an AuthKey for a SAM user in the SORACOM User Console "
                 "(Security > Users > the user > Authentication keys) and set "
                 "SORACOM_AUTH_KEY_ID=keyId-... and SORACOM_AUTH_KEY=secret-...");
-    else if (v[O_AUTH_KEY_ID])
+    else if (v[O_AUTH_KEY_ID] && !printable_token(v[O_AUTH_KEY_ID]))
+        problem(&p, O_AUTH_KEY_ID,
+                "contains a blank or control character (a copy-and-paste slip?): set it to the "
+                "AuthKey ID exactly as the console shows it, keyId-...");
+    if (v[O_AUTH_KEY_ID])
         cfg->auth_key_id = xstrdup(v[O_AUTH_KEY_ID]);
     if (!v[O_AUTH_KEY] && soracom)
         problem(&p, O_AUTH_KEY,
                 "is not set: set it to the AuthKey secret (secret-...) shown once when the "
                 "key was created with SORACOM_AUTH_KEY_ID");
-    else if (v[O_AUTH_KEY])
+    else if (v[O_AUTH_KEY] && !printable_token(v[O_AUTH_KEY]))
+        problem(&p, O_AUTH_KEY,
+                "contains a blank or control character (a copy-and-paste slip?): set it to the "
+                "AuthKey secret exactly as it was shown, secret-...");
+    if (v[O_AUTH_KEY])
         cfg->auth_key = xstrdup(v[O_AUTH_KEY]);
 
     if (v[O_DEVICE_IDS] && strcmp(v[O_DEVICE_IDS], "all") == 0)
@@ -580,7 +1005,7 @@ load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
         cfg->api_endpoint[--eplen] = '\0';
     if (eplen >= 3 && strcmp(cfg->api_endpoint + eplen - 3, "/v1") == 0)
         cfg->api_endpoint[eplen - 3] = '\0';
-    if (!str_starts_with(cfg->api_endpoint, "https://") && !is_loopback_http(cfg->api_endpoint))
+    if (!https_url_ok(cfg->api_endpoint) && !is_loopback_http(cfg->api_endpoint))
         problem(&p, O_ENDPOINT,
                 "'%s' must be an https:// URL such as %s (plain http only to a local test "
                 "server on 127.0.0.1)",
@@ -621,7 +1046,12 @@ load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
     bool tmpl_ok = template_compile(tmpl, &cfg->tmpl, err, sizeof(err)) == 0;
     if (!tmpl_ok)
         problem(&p, O_TEMPLATE, "'%s' %s", tmpl, err);
-    else if (!cfg->tmpl.has_device && (cfg->ndevices > 1 || cfg->all_devices))
+    else if (!cfg->tmpl.has_device && cfg->all_devices)
+        problem(&p, O_TEMPLATE,
+                "'%s' has no {device_id} but SORACOM_DEVICE_IDS=all captures every camera, so "
+                "their images would overwrite each other's names: add {device_id}, e.g. %s",
+                tmpl, TEMPLATE_DEFAULT);
+    else if (!cfg->tmpl.has_device && cfg->ndevices > 1)
         problem(&p, O_TEMPLATE,
                 "'%s' has no {device_id} but %zu cameras are configured, so their images "
                 "would overwrite each other's names: add {device_id}, e.g. %s",
@@ -657,8 +1087,8 @@ load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
         cfg->listen = xstrdup(v[O_LISTEN]);
         if (config_parse_listen(v[O_LISTEN], NULL, 0, NULL) < 0)
             problem(&p, O_LISTEN,
-                    "'%s' is not ADDRESS:PORT with an IPv4 address, e.g. 127.0.0.1:9464 (use "
-                    "0.0.0.0:9464 to accept other hosts)",
+                    "'%s' is not [ADDRESS:]PORT with an IPv4 address, e.g. 9464 or "
+                    "127.0.0.1:9464 (use 0.0.0.0:9464 to accept other hosts)",
                     v[O_LISTEN]);
     }
     cfg->function_name = xstrdup(v[O_FUNCTION_NAME] ? v[O_FUNCTION_NAME] : "SoraCamFunction");
@@ -680,14 +1110,15 @@ load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
     if (v[O_GRACE])
         load_duration(&p, O_GRACE, v[O_GRACE], 0, 600000, &cfg->shutdown_grace_ms);
     if (v[O_CA]) {
-        if (access(v[O_CA], R_OK) != 0)
+        if (ca_file_check(v[O_CA], err, sizeof(err)) < 0)
             problem(&p, O_CA,
-                    "'%s' cannot be read: give the path of a PEM file of CA "
-                    "certificates",
-                    v[O_CA]);
+                    "'%s' %s: give the path of a PEM file of CA certificates (the private CA "
+                    "or proxy CA that signed the servers' certificates)",
+                    v[O_CA], err);
         cfg->ca_file = xstrdup(v[O_CA]);
     }
     load_fleet(cfg, &p, v);
+    config_file_free(&file); /* last: v points into it */
     return p.count;
 }
 
@@ -719,6 +1150,8 @@ void
 config_print(const struct config *cfg, FILE *out)
 {
     fprintf(out, "soracam-lake configuration:\n");
+    fprintf(out, "  %-34s %s\n", "SORACAM_CONFIG_FILE",
+            cfg->config_file ? cfg->config_file : "(none)");
     print_masked(out, "SORACOM_AUTH_KEY_ID", cfg->auth_key_id, 10);
     print_masked(out, "SORACOM_AUTH_KEY", cfg->auth_key, 0);
     fprintf(out, "  %-34s ", "cameras");
@@ -775,6 +1208,7 @@ config_free(struct config *cfg)
 {
     if (!cfg)
         return;
+    free(cfg->config_file);
     free(cfg->auth_key_id);
     if (cfg->auth_key) {
         memset(cfg->auth_key, 0, strlen(cfg->auth_key));

@@ -18,6 +18,7 @@ enum sink_kind { SINK_AZURE, SINK_DIR };
 enum azure_api { AZURE_API_BLOB, AZURE_API_DFS };
 
 struct config {
+    char *config_file;         /* the configuration file read, or NULL */
     char *auth_key_id;         /* SORACOM AuthKey ID */
     char *auth_key;            /* SORACOM AuthKey (secret) */
     char **devices;            /* camera device ids, deduplicated, in configured order */
@@ -87,7 +88,19 @@ int config_load(struct config *cfg, const char *const *overrides, FILE *errs);
  * the cameras may be left out. */
 int config_load_sink_only(struct config *cfg, const char *const *overrides, FILE *errs);
 
-/* Parses "a.b.c.d:port" into host (if not NULL) and *port (if not NULL). Returns 0 or -1. */
+/* For config_load_with: with no camera configured, capture all (SORACOM_DEVICE_IDS=all). */
+#define CONFIG_ALL_CAMERAS_BY_DEFAULT 1u
+/* For config_load_with: the AuthKey and the cameras may be left out (gallery). */
+#define CONFIG_SINK_ONLY 2u
+
+/* config_load with flags (CONFIG_*). The settings come from, in order of precedence: the
+ * flags, the environment (an empty variable counts as unset), and the configuration file
+ * named by --config or SORACAM_CONFIG_FILE (KEY=VALUE lines; unknown names and secrets in a
+ * file others may read are warned about on errs, malformed lines are problems). */
+int config_load_with(struct config *cfg, const char *const *overrides, unsigned flags, FILE *errs);
+
+/* Parses "a.b.c.d:port", or a port alone ("9464" or ":9464", meaning 127.0.0.1), into host (if
+ * not NULL) and *port (if not NULL). Returns 0 or -1. */
 int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 
 /* Writes the effective configuration with secrets masked. */

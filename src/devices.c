@@ -33,7 +33,8 @@ struct resolve {
     struct camera *cams;
     size_t ncams;
     size_t asleep, offline, other_shard;
-    char skipped[256]; /* the first few skipped ids with reasons */
+    size_t listed, unusable; /* entries listed; those without a usable deviceId */
+    char skipped[256];       /* the first few skipped ids with reasons */
     int pages;
     void (*cb)(void *, const struct camera *, size_t, const char *);
     void *arg;
@@ -61,6 +62,18 @@ note_skip(struct resolve *r, const char *id, const char *why)
 static void
 finish(struct resolve *r, const char *error)
 {
+    char why[160];
+    if (!error && r->unusable && r->unusable == r->listed) {
+        snprintf(why, sizeof(why),
+                 "camera discovery failed: SORACOM listed %zu device(s), none with a usable "
+                 "deviceId",
+                 r->listed);
+        error = why;
+    } else if (!error && r->unusable) {
+        log_warn("cameras: %zu of the %zu devices SORACOM listed have no usable deviceId; "
+                 "skipped",
+                 r->unusable, r->listed);
+    }
     if (!error)
         log_info("cameras: %zu to capture%s; %zu asleep, %zu disconnected%s%s, %zu in other "
                  "shards",
@@ -81,7 +94,9 @@ listed(struct soracom_call *call, void *arg)
     char error[640];
     if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
         snprintf(error, sizeof(error), "camera discovery failed (%s)%s",
-                 call->error[0] ? call->error : "not a list",
+                 call->error[0] ? call->error
+                                : "SORACOM list_devices answered 200 with something other "
+                                  "than a list of devices",
                  call->status == 403 ? ": the SAM user needs SoraCam:listSoraCamDevices" : "");
         finish(r, error);
         return;
@@ -94,8 +109,11 @@ listed(struct soracom_call *call, void *arg)
         const char *name = json_string_value(json_object_get(d, "name"));
         const char *power = json_string_value(json_object_get(d, "powerState"));
         json_t *connected = json_object_get(d, "connected");
-        if (!id || !*id || strlen(id) > 64)
+        r->listed++;
+        if (!id || !*id || strlen(id) > 64) {
+            r->unusable++;
             continue;
+        }
         if (!devices_in_shard(id, r->cfg->shard_index, r->cfg->shard_count)) {
             r->other_shard++;
         } else if (json_is_false(connected)) {

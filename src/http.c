@@ -287,7 +287,7 @@ on_header(char *data, size_t size, size_t n, void *arg)
         }
     }
     if (buf_append(&req->resp_headers, data, len) < 0) {
-        req->overflow = true;
+        req->overflow = req->header_overflow = true;
         return 0;
     }
     return len;
@@ -347,7 +347,8 @@ http_start(struct loop *l, struct http_req *req)
     }
     req->easy = e;
     req->loop = l;
-    req->overflow = false;
+    req->overflow = req->header_overflow = false;
+    req->cert_problem = false;
     req->status = 0;
     req->error[0] = '\0';
     buf_clear(&req->resp);
@@ -368,8 +369,10 @@ http_start(struct loop *l, struct http_req *req)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (l->cainfo)
+    if (l->cainfo) { /* instead of the system's store: its bundle and its hashed directory */
         curl_easy_setopt(e, CURLOPT_CAINFO, l->cainfo);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : DEFAULT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -459,13 +462,25 @@ classify(struct http_req *req, CURLcode rc)
         req->result = HTTP_OK;
         return;
     }
-    if (req->overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+    if (req->overflow || rc == CURLE_FILESIZE_EXCEEDED || rc == CURLE_OUT_OF_MEMORY) {
         req->result = HTTP_TOO_BIG;
-        snprintf(req->error, sizeof(req->error), "response larger than %zu bytes", req->resp.max);
+        if (req->header_overflow)
+            snprintf(req->error, sizeof(req->error), "response headers larger than %d bytes in all",
+                     MAX_RESPONSE_HEADERS);
+        else if (rc == CURLE_OUT_OF_MEMORY)
+            snprintf(req->error, sizeof(req->error),
+                     "response could not be read (a header line over %d bytes, or out of "
+                     "memory)",
+                     CURL_MAX_HTTP_HEADER);
+        else
+            snprintf(req->error, sizeof(req->error), "response larger than %zu bytes",
+                     req->resp.max);
         return;
     }
     if (!req->error[0])
         snprintf(req->error, sizeof(req->error), "%s", curl_easy_strerror(rc));
+    req->cert_problem = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                        rc == CURLE_SSL_ISSUER_ERROR;
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -556,6 +571,23 @@ http_header(const struct http_req *req, const char *name, char *out, size_t outl
     return NULL;
 }
 
+/* What to do about a certificate that was not accepted. */
+static const char *
+cert_hint(const struct http_req *req)
+{
+    bool own_ca = req->loop && req->loop->cainfo;
+    if (strstr(req->error, "subject name") || strstr(req->error, "does not match"))
+        return "the certificate is not issued for the host in the URL: check the endpoint";
+    if (strstr(req->error, "expired") || strstr(req->error, "not yet valid"))
+        return "the server's certificate is outside its validity period (check the clock)";
+    if (own_ca)
+        return "the CA certificates in --cacert / SORACAM_CA_FILE do not include the one that "
+               "signed it (for a TLS-inspecting proxy, its CA certificate)";
+    return "it is not signed by a CA this machine trusts: if a private CA or a TLS-inspecting "
+           "proxy signed it, give that CA certificate (PEM) with --cacert FILE or "
+           "SORACAM_CA_FILE=FILE";
+}
+
 const char *
 http_describe(const struct http_req *req, char *out, size_t outlen)
 {
@@ -567,6 +599,11 @@ http_describe(const struct http_req *req, char *out, size_t outlen)
         snprintf(out, outlen, "%s", req->error);
         break;
     default:
+        if (req->cert_problem) {
+            snprintf(out, outlen, "TLS certificate not accepted: %s; %s", req->error,
+                     cert_hint(req));
+            break;
+        }
         snprintf(out, outlen, "%s (%s)", req->error,
                  req->result == HTTP_AMBIGUOUS ? "after the request was sent"
                                                : "before the request was sent");

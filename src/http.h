@@ -49,6 +49,8 @@ struct http_req {
     struct buf resp;             /* response body */
     struct buf resp_headers;     /* raw response header lines of the final response */
     char error[CURL_ERROR_SIZE]; /* transport error text when result is not HTTP_OK */
+    bool cert_problem;           /* the server's TLS certificate could not be verified (not
+                                    worth retrying; http_describe says how to fix it) */
     int64_t started_ms;          /* wall clock when the transfer started */
     int64_t finished_ms;         /* wall clock when it ended */
 
@@ -56,6 +58,7 @@ struct http_req {
     CURL *easy;
     struct loop *loop;
     bool overflow;
+    bool header_overflow;
     size_t body_sent;
 };
 
@@ -103,7 +106,8 @@ void http_add_header(struct http_req *req, const char *fmt, ...)
 /* Copies the value of response header name (case-insensitive) into out; returns out, or
  * NULL when absent. */
 const char *http_header(const struct http_req *req, const char *name, char *out, size_t outlen);
-/* Describes how req ended for a log line: "HTTP 503" or the transport error, URL-free. */
+/* Describes how req ended for a log line: "HTTP 503" or the transport error, URL-free; for
+ * an untrusted certificate, also what to do about it (--cacert / SORACAM_CA_FILE). */
 const char *http_describe(const struct http_req *req, char *out, size_t outlen);
 
 #endif

@@ -196,11 +196,6 @@ main(int argc, char **argv)
     bool is_backfill = strcmp(cmd, "backfill") == 0;
     bool is_devices = strcmp(cmd, "devices") == 0;
     bool is_gallery = strcmp(cmd, "gallery") == 0;
-    if (is_devices && !getenv("SORACOM_DEVICE_ID") && !getenv("SORACOM_DEVICE_IDS")) {
-        int k = config_flag_index("device"); /* no cameras configured: list them all */
-        if (k >= 0 && !overrides[k])
-            overrides[k] = "all";
-    }
     if (is_backfill) {
         if (!have_from) {
             fprintf(stderr, "soracam-lake: backfill needs --from TIME (ISO-8601, e.g. "
@@ -214,8 +209,11 @@ main(int argc, char **argv)
             goto out;
         }
     }
-    int problems = is_gallery ? config_load_sink_only(&cfg, overrides, stderr)
-                              : config_load(&cfg, overrides, stderr);
+    /* devices with no camera configured lists them all; gallery needs no AuthKey. */
+    int problems = config_load_with(&cfg, overrides,
+                                    (is_devices ? CONFIG_ALL_CAMERAS_BY_DEFAULT : 0) |
+                                        (is_gallery ? CONFIG_SINK_ONLY : 0),
+                                    stderr);
     cfg_loaded = true;
     if (problems) {
         fprintf(stderr, "soracam-lake: %d configuration problem%s; nothing was sent\n", problems,

@@ -26,6 +26,7 @@
 #include "util.h"
 
 #define MAX_BODY        (64 * 1024)
+#define MAX_DISCARD     (1024 * 1024) /* body bytes past MAX_BODY read before hanging up */
 #define MAX_CONNECTIONS 64
 #define IDLE_TIMEOUT_S  15
 
@@ -57,6 +58,7 @@ struct invocation {
 struct request {
     struct buf body;        /* request body, capped */
     bool too_big;           /* the body went over the cap */
+    size_t discarded;       /* body bytes read past the cap */
     struct invocation *inv; /* set once an invocation started */
 };
 
@@ -308,12 +310,29 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         req = xcalloc(1, sizeof(*req));
         req->body.max = MAX_BODY;
         *con_cls = req;
+        /* A body announced larger than the cap is refused before it is read. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
+        if (announced > MAX_BODY) {
+            req->too_big = true;
+            log_warn("rejected a request: a body of %llu bytes announced, more than 64 KiB",
+                     announced);
+            return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "request body larger than 64 KiB");
+        }
         return MHD_YES;
     }
     if (*upload_len) {
         if (!req->too_big && buf_append(&req->body, upload, *upload_len) < 0)
             req->too_big = true;
+        if (req->too_big)
+            req->discarded += *upload_len;
         *upload_len = 0;
+        if (req->discarded > MAX_DISCARD) {
+            log_warn("dropped a connection: request body (chunked) over 64 KiB by more than "
+                     "1 MiB");
+            return MHD_NO;
+        }
         return MHD_YES;
     }
     if (req->inv) { /* resumed: the invocation has its answer */

@@ -30,6 +30,7 @@ struct sink_object {
     const struct sink_meta *meta; /* metadata to store with it */
     size_t nmeta;                 /* entries in meta */
     bool plain;                   /* a small record, not an image: no sidecar */
+    bool name_only;               /* a record whose name is all that matters: no content sync */
 };
 
 typedef void sink_cb(void *arg, enum sink_status status, const char *detail);

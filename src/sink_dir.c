@@ -282,6 +282,42 @@ sidecar_json(const struct sink_object *obj)
     return out;
 }
 
+/* A record whose name is all that matters (the export journal): created in place
+ * (create-only) and only its directory synced. After a power cut its content may be short,
+ * which nobody reads. */
+static enum sink_status
+put_record(const char *final, const struct sink_object *obj, char *detail, size_t detaillen)
+{
+    int fd = open(final, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT && make_dirs(final, false) == 0)
+        fd = open(final, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return SINK_EXISTS;
+        snprintf(detail, detaillen, "cannot write %s: %s", final, strerror(errno));
+        return SINK_ERROR;
+    }
+    const unsigned char *p = obj->data;
+    size_t left = obj->len;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(detail, detaillen, "cannot write %s: %s", final,
+                     n < 0 ? strerror(errno) : "short write");
+            close(fd);
+            unlink(final);
+            return SINK_ERROR;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    close(fd);
+    fsync_dir(final);
+    return SINK_OK;
+}
+
 /* Writes obj at path now (on a writer thread). Returns the status; detail says why on error. */
 static enum sink_status
 put_now(struct dir_sink *s, const char *path, const struct sink_object *obj, char *detail,
@@ -295,6 +331,11 @@ put_now(struct dir_sink *s, const char *path, const struct sink_object *obj, cha
     snprintf(side, sizeof(side), "%s.json", final);
     if (stat(final, &st) == 0) {
         rc = SINK_EXISTS;
+        goto out;
+    }
+
+    if (obj->name_only) {
+        rc = put_record(final, obj, detail, detaillen);
         goto out;
     }
 

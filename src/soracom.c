@@ -242,7 +242,7 @@ auth_done(struct http_req *req, void *arg)
     sc->auth_body = NULL;
     if (req->result == HTTP_OK && req->status == 200) {
         json_error_t jerr;
-        json_t *j = json_loadb(req->resp.data, req->resp.len, 0, &jerr);
+        json_t *j = json_loadb(req->resp.data ? req->resp.data : "", req->resp.len, 0, &jerr);
         const char *key = json_string_value(json_object_get(j, "apiKey"));
         const char *tok = json_string_value(json_object_get(j, "token"));
         const char *op = json_string_value(json_object_get(j, "operatorId"));
@@ -269,9 +269,19 @@ auth_done(struct http_req *req, void *arg)
             finish_waiters(sc, true);
             return;
         }
+        if (!j)
+            snprintf(sc->auth_error, sizeof(sc->auth_error),
+                     "SORACOM authentication at %s answered 200 with malformed JSON (line %d: "
+                     "%s): check that SORACOM_API_ENDPOINT is the SORACOM API",
+                     sc->cfg->api_endpoint, jerr.line, jerr.text);
+        else
+            snprintf(sc->auth_error, sizeof(sc->auth_error),
+                     "SORACOM authentication at %s answered 200 without a string apiKey and "
+                     "token (%s): check that SORACOM_API_ENDPOINT is the SORACOM API",
+                     sc->cfg->api_endpoint,
+                     json_is_object(j) ? "a field is missing or of another type"
+                                       : "the answer is not a JSON object");
         json_decref(j);
-        snprintf(sc->auth_error, sizeof(sc->auth_error),
-                 "SORACOM authentication answered without apiKey/token");
     } else if (req->result == HTTP_OK &&
                (req->status == 400 || req->status == 401 || req->status == 403)) {
         describe_error(req, what, sizeof(what));
@@ -293,7 +303,7 @@ auth_done(struct http_req *req, void *arg)
             describe_error(req, what, sizeof(what));
         else
             http_describe(req, what, sizeof(what));
-        if (sc->auth_attempts < 3) {
+        if (sc->auth_attempts < 3 && req->result != HTTP_TOO_BIG && !req->cert_problem) {
             int64_t wait = backoff_ms(sc, sc->auth_attempts);
             log_warn("SORACOM: authentication failed (%s); retrying in %lldms", what,
                      (long long)wait);
@@ -421,7 +431,8 @@ on_answer(struct http_req *req, void *arg)
                     snprintf(call->error, sizeof(call->error),
                              "SORACOM %s: malformed JSON in the answer (line %d: %s)", call->op,
                              jerr.line, jerr.text);
-                    finish(call, SORACOM_FAILED);
+                    /* A POST that was answered 2xx was acted upon, whatever the body says. */
+                    finish(call, is_get ? SORACOM_FAILED : SORACOM_AMBIGUOUS);
                     return;
                 }
             }
@@ -435,12 +446,13 @@ on_answer(struct http_req *req, void *arg)
     }
 
     http_describe(req, what, sizeof(what));
-    if (req->result == HTTP_AMBIGUOUS && !is_get) {
+    /* An answer too big to read still means the request arrived: a POST may have acted. */
+    if ((req->result == HTTP_AMBIGUOUS || req->result == HTTP_TOO_BIG) && !is_get) {
         snprintf(call->error, sizeof(call->error), "%s", what);
         finish(call, SORACOM_AMBIGUOUS);
         return;
     }
-    if (req->result != HTTP_TOO_BIG && call->attempts < MAX_ATTEMPTS) {
+    if (req->result != HTTP_TOO_BIG && !req->cert_problem && call->attempts < MAX_ATTEMPTS) {
         int64_t wait = backoff_ms(sc, call->attempts);
         log_warn("SORACOM: %s failed (%s); retrying in %lldms", call->op, what, (long long)wait);
         retry_later(call, wait);

@@ -51,6 +51,7 @@ Control API (JSON):
   GET  /_fake/tokens  {"issued": [...], "imds": n, "appservice": n}
 
 Run: fake_dfs.py --port-file FILE [--account devstoreaccount1] [--key BASE64]
+                   [--tls-cert PEM --tls-key PEM]   (HTTPS: storage, token endpoints, control)
 """
 import argparse
 import base64
@@ -730,8 +731,25 @@ def main():
     ap.add_argument("--account", default="devstoreaccount1")
     ap.add_argument("--key", default="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6"
                                      "tq/K1SZFPTOtr/KBHBeksoGMGw==")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="and this key (PEM)")
     args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        # The handshake happens on the handler's thread, at its first read, so a client that
+        # refuses the certificate cannot hold up the accepting thread.
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
+        plain_handle_error = srv.handle_error
+
+        def handle_error(request, client_address):
+            if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+                plain_handle_error(request, client_address)  # a client refusing the certificate
+        srv.handle_error = handle_error
     srv.daemon_threads = True
     srv.state = State(args.account, base64.b64decode(args.key))
     tmp = args.port_file + ".tmp"

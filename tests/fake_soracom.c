@@ -62,6 +62,9 @@
 #define UUID_LEN           36
 #define TOKEN_HEX_LEN      96
 #define LOG_PATH_MAX       200
+#define HUGE_BODY_MAX      ((int64_t)1 << 30) /* huge_json: at most 1 GiB */
+#define HUGE_HEADER_MAX    (4 * 1024 * 1024)  /* huge_header, many_headers: at most 4 MiB */
+#define CONN_MEMORY        (HUGE_HEADER_MAX + 256 * 1024) /* room for those headers */
 
 /* Which API operation a request is; also the rate-limit window and fault "op". */
 enum fake_op {
@@ -111,6 +114,29 @@ enum fault_action {
     ACT_TRUNCATE,
     ACT_NOT_JPEG,
     ACT_SLOW_BODY,
+    /* Hostile answers: the request is handled as usual, then its answer is spoiled. */
+    ACT_MALFORMED_JSON,    /* a body that is not JSON */
+    ACT_TRUNCATED_JSON,    /* the first half of the real body */
+    ACT_JSON,              /* a JSON value of the wrong shape (see enum json_variant) */
+    ACT_HUGE_JSON,         /* a valid JSON object of arg bytes, with Content-Length */
+    ACT_HUGE_JSON_CHUNKED, /* the same, chunked (no Content-Length) */
+    ACT_HUGE_HEADER,       /* the real answer plus one header line of arg bytes */
+    ACT_MANY_HEADERS,      /* the real answer plus arg bytes of 1000-byte header lines */
+};
+
+/* json:VARIANT answers. */
+enum json_variant {
+    JV_STRING,      /* "injected" */
+    JV_NUMBER,      /* 42 */
+    JV_NULL,        /* null */
+    JV_ARRAY,       /* [{"unexpected":true}] */
+    JV_OBJECT,      /* {"unexpected":true} */
+    JV_NULL_FIELDS, /* the real answer with every member (of it, or of its items) null */
+    JV_SWAP_TYPES,  /* the real answer with every member of another type */
+};
+
+static const char *const json_variant_names[] = {
+    "string", "number", "null", "array", "object", "null_fields", "swap_types",
 };
 
 /* Run-time tunables; the command line sets them and POST /_fake/config changes them. */
@@ -200,6 +226,7 @@ struct fault {
     int64_t arg;                    /* status code, seconds or milliseconds */
     enum outcome outcome;           /* terminal: outcome */
     enum processing proc;           /* terminal: retrying / stuck */
+    enum json_variant variant;      /* json: which wrong shape */
     int64_t count;                  /* firings left, -1 = forever */
     int64_t after;                  /* matching requests still to let through */
     char text[48];                  /* the action as given */
@@ -217,9 +244,11 @@ struct request {
     char path[LOG_PATH_MAX + 1]; /* for the log line, sanitised */
     char *body;                  /* request body */
     size_t body_len;
-    bool started;        /* first access-handler call done */
-    bool counted;        /* counters updated for the response */
-    bool injected;       /* response comes from a fault rule */
+    bool started;  /* first access-handler call done */
+    bool counted;  /* counters updated for the response */
+    bool injected; /* response comes from a fault rule */
+    bool spoil;    /* spoil_fault applies to the answer */
+    struct fault spoil_fault;
     bool control;        /* /_fake/ request: never counted */
     unsigned int status; /* status queued, 0 if none */
     bool rate_on;        /* add X-Soracom-Ratelimit-* headers */
@@ -239,6 +268,8 @@ static struct {
     bool quiet;                   /* no per-request log lines (set before start, read-only) */
     bool fast_images;             /* benchmark: encode one picture per device, splice the COM */
     unsigned int port;            /* bound port */
+    unsigned int image_port;      /* port image URLs name (port, or the --tls-images one) */
+    const char *image_scheme;     /* "http" or "https" for image URLs */
     int64_t start_ms;             /* process start, for lastConnectedTime */
     unsigned char url_secret[32]; /* HMAC key for image URL signatures */
     struct device devices[DEVICES_MAX];
@@ -737,7 +768,8 @@ export_json(const struct fake_export *e, int64_t now, const char *status)
                   status);
     if (o && strcmp(status, "completed") == 0 && e->query) {
         char *url = NULL;
-        if (asprintf(&url, "http://127.0.0.1:%u/_img/%s.jpg?%s", g.port, e->id, e->query) < 0) {
+        if (asprintf(&url, "%s://127.0.0.1:%u/_img/%s.jpg?%s", g.image_scheme, g.image_port, e->id,
+                     e->query) < 0) {
             json_decref(o);
             return NULL;
         }
@@ -1158,6 +1190,12 @@ fault_applies(enum fault_action action, enum fake_op op)
     case ACT_NOT_JPEG:
     case ACT_SLOW_BODY:
         return op == OP_IMAGE;
+    case ACT_MALFORMED_JSON:
+    case ACT_TRUNCATED_JSON:
+    case ACT_JSON:
+    case ACT_HUGE_JSON:
+    case ACT_HUGE_JSON_CHUNKED:
+        return op != OP_IMAGE;
     default:
         return true;
     }
@@ -1215,6 +1253,13 @@ fault_parse_action(const char *text, struct fault *f, char *err, size_t err_len)
         {"truncate", ACT_TRUNCATE, false, 0, 0},
         {"not_jpeg", ACT_NOT_JPEG, false, 0, 0},
         {"slow_body", ACT_SLOW_BODY, true, 0, WAIT_MAX_MS},
+        {"malformed_json", ACT_MALFORMED_JSON, false, 0, 0},
+        {"truncated_json", ACT_TRUNCATED_JSON, false, 0, 0},
+        {"json", ACT_JSON, true, 0, 0},
+        {"huge_json", ACT_HUGE_JSON, true, 16, HUGE_BODY_MAX},
+        {"huge_json_chunked", ACT_HUGE_JSON_CHUNKED, true, 16, HUGE_BODY_MAX},
+        {"huge_header", ACT_HUGE_HEADER, true, 1, HUGE_HEADER_MAX},
+        {"many_headers", ACT_MANY_HEADERS, true, 1, HUGE_HEADER_MAX},
     };
     const char *colon = strchr(text, ':');
     size_t name_len = colon ? (size_t)(colon - text) : strlen(text), i;
@@ -1247,6 +1292,16 @@ fault_parse_action(const char *text, struct fault *f, char *err, size_t err_len)
                 snprintf(err, err_len, "unknown terminal status \"%.40s\"", s);
                 return -1;
             }
+        } else if (f->action == ACT_JSON) {
+            size_t v;
+            for (v = 0; v < sizeof json_variant_names / sizeof json_variant_names[0]; v++)
+                if (strcmp(colon + 1, json_variant_names[v]) == 0)
+                    break;
+            if (v == sizeof json_variant_names / sizeof json_variant_names[0]) {
+                snprintf(err, err_len, "unknown json variant \"%.40s\"", colon + 1);
+                return -1;
+            }
+            f->variant = (enum json_variant)v;
         } else if (colon && parse_int(colon + 1, actions[i].min, actions[i].max, &f->arg) != 0) {
             snprintf(err, err_len,
                      "argument of %s must be an integer in [%" PRId64 ", %" PRId64 "]",
@@ -1378,6 +1433,166 @@ reply_text(struct MHD_Connection *conn, struct request *req, unsigned int status
     return reply(conn, req, status, resp);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Hostile answers (malformed_json, truncated_json, json:*, huge_json*, huge_header,
+ * many_headers)
+ */
+
+/* A huge_json body: {"padding":"xxx..."} of len bytes, produced as it is sent. */
+struct huge_body {
+    uint64_t len;
+};
+
+/* MHD content reader for a huge_json body. */
+static ssize_t
+huge_body_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    static const char head[] = "{\"padding\":\"";
+    const struct huge_body *hb = cls;
+    size_t n;
+
+    if (pos >= hb->len || atomic_load(&stopping))
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    n = hb->len - pos < max ? (size_t)(hb->len - pos) : max;
+    memset(buf, 'x', n);
+    for (uint64_t at = pos; at < sizeof head - 1 && at < pos + n; at++)
+        buf[at - pos] = head[at];
+    if (pos + n >= hb->len - 1 && hb->len - 2 >= pos)
+        buf[hb->len - 2 - pos] = '"';
+    if (pos + n == hb->len)
+        buf[n - 1] = '}';
+    return (ssize_t)n;
+}
+
+/* Replace every member of v (or of each object in the array v) by null, or by a value of
+ * another type: string -> 12345, number -> "12345", boolean -> "yes", object -> [],
+ * array -> {}, null -> "null". */
+static void
+json_spoil_members(json_t *v, enum json_variant variant)
+{
+    const char *key;
+    json_t *m, *item;
+    size_t i;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, item) json_spoil_members(item, variant);
+        return;
+    }
+    if (!json_is_object(v))
+        return;
+    json_object_foreach(v, key, m)
+    {
+        json_t *r;
+        if (variant == JV_NULL_FIELDS)
+            r = json_null();
+        else if (json_is_string(m))
+            r = json_integer(12345);
+        else if (json_is_number(m))
+            r = json_string("12345");
+        else if (json_is_boolean(m))
+            r = json_string("yes");
+        else if (json_is_object(m))
+            r = json_array();
+        else if (json_is_array(m))
+            r = json_object();
+        else
+            r = json_string("null");
+        json_object_set_new(v, key, r);
+    }
+}
+
+/* Add the padding headers of a huge_header or many_headers fault to resp. */
+static void
+add_padding_headers(struct MHD_Response *resp, const struct fault *f)
+{
+    char name[48], *pad;
+    size_t len, each;
+
+    if (!resp || (f->action != ACT_HUGE_HEADER && f->action != ACT_MANY_HEADERS))
+        return;
+    len = (size_t)f->arg;
+    each = f->action == ACT_HUGE_HEADER ? len : 1000;
+    pad = malloc(each + 1);
+    if (!pad)
+        return;
+    memset(pad, 'a', each);
+    pad[each] = '\0';
+    for (size_t i = 0; len > 0; i++) {
+        size_t n = len < each ? len : each;
+        pad[n] = '\0';
+        snprintf(name, sizeof name, "X-Fake-Padding-%zu", i);
+        MHD_add_response_header(resp, name, pad);
+        len -= n;
+    }
+    free(pad);
+}
+
+/* Answer status with the spoiled form of body (reference taken over) per req->spoil_fault. */
+static enum MHD_Result
+reply_spoiled(struct MHD_Connection *conn, struct request *req, unsigned int status, json_t *body,
+              const char *hdr_name, const char *hdr_value)
+{
+    static const char *const fixed[] = {
+        [JV_STRING] = "\"injected\"",
+        [JV_NUMBER] = "42",
+        [JV_NULL] = "null",
+        [JV_ARRAY] = "[{\"unexpected\":true}]",
+        [JV_OBJECT] = "{\"unexpected\":true}",
+    };
+    const struct fault *f = &req->spoil_fault;
+    struct MHD_Response *resp = NULL;
+    struct huge_body *hb;
+    char *text = NULL;
+
+    req->injected = true;
+    switch (f->action) {
+    case ACT_MALFORMED_JSON:
+        text = strdup("{\"apiKey\": not JSON at all, [}");
+        break;
+    case ACT_TRUNCATED_JSON:
+        text = json_dumps(body, JSON_COMPACT);
+        if (text)
+            text[strlen(text) / 2] = '\0';
+        break;
+    case ACT_JSON:
+        if (f->variant == JV_NULL_FIELDS || f->variant == JV_SWAP_TYPES) {
+            json_spoil_members(body, f->variant);
+            text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        } else {
+            text = strdup(fixed[f->variant]);
+        }
+        break;
+    case ACT_HUGE_JSON:
+    case ACT_HUGE_JSON_CHUNKED:
+        hb = malloc(sizeof *hb);
+        if (!hb)
+            break;
+        hb->len = (uint64_t)f->arg;
+        resp = MHD_create_response_from_callback(f->action == ACT_HUGE_JSON ? hb->len
+                                                                            : MHD_SIZE_UNKNOWN,
+                                                 64 * 1024, huge_body_read, hb, free);
+        if (!resp)
+            free(hb);
+        break;
+    default: /* the padding headers: the real body */
+        text = json_dumps(body, JSON_COMPACT);
+        break;
+    }
+    json_decref(body);
+    if (!resp && text) {
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(text);
+    }
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (hdr_name && hdr_value)
+        MHD_add_response_header(resp, hdr_name, hdr_value);
+    add_padding_headers(resp, f);
+    return reply(conn, req, status, resp);
+}
+
 /* Answer status with the JSON value body (reference taken over); NULL body answers 500. */
 static enum MHD_Result
 reply_json_hdr(struct MHD_Connection *conn, struct request *req, unsigned int status, json_t *body,
@@ -1390,6 +1605,8 @@ reply_json_hdr(struct MHD_Connection *conn, struct request *req, unsigned int st
         return reply_text(conn, req, 500,
                           strdup("{\"code\":\"FAKE500\",\"message\":\"out of memory\"}"),
                           "application/json");
+    if (req->spoil)
+        return reply_spoiled(conn, req, status, body, hdr_name, hdr_value);
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!text)
@@ -2020,6 +2237,10 @@ api_dispatch(struct MHD_Connection *conn, struct request *req, const char *url, 
         ret = fault_apply_common(conn, req, &f, &handled);
         if (handled)
             return ret;
+        if (f.action >= ACT_MALFORMED_JSON) { /* handled as usual, then the answer spoiled */
+            req->spoil = true;
+            req->spoil_fault = f;
+        }
     }
     if (!rate_account(req, rt.op, true))
         return reply_error(conn, req, 429, "COM0429", "Rate limit exceeded");
@@ -2252,6 +2473,8 @@ image_serve(struct MHD_Connection *conn, struct request *req, const char *url, c
     if (have_fault)
         req->injected = true;
     resp = image_response(bytes, len, have_fault ? &f : NULL);
+    if (have_fault)
+        add_padding_headers(resp, &f);
     if (resp && md5[0]) {
         snprintf(etag, sizeof etag, "\"%s\"", md5);
         MHD_add_response_header(resp, "ETag", etag);
@@ -2705,15 +2928,84 @@ out:
     return result;
 }
 
+/* Read the whole file path into a NUL-terminated malloc'd string, or NULL (errno set). */
+static char *
+file_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Start a daemon on 127.0.0.1:port, with TLS when cert and key (PEM text) are given; they
+ * must outlive the daemon. Returns the daemon and its port in *bound, or NULL. */
+static struct MHD_Daemon *
+daemon_start(uint16_t port, const char *cert, const char *key, unsigned int *bound)
+{
+    struct sockaddr_in sin;
+    struct MHD_Daemon *d;
+    const union MHD_DaemonInfo *info;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                         MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+
+    if (cert && key)
+        flags |= MHD_USE_TLS;
+    else
+        tls[0].option = MHD_OPTION_END;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    d = MHD_start_daemon(flags, port, NULL, NULL, on_access, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+                         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    if (!d)
+        return NULL;
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if (!info || info->port == 0) {
+        MHD_stop_daemon(d);
+        return NULL;
+    }
+    *bound = info->port;
+    return d;
+}
+
 /* Print the usage text to f. */
 static void
 usage(FILE *f)
 {
     size_t i;
 
-    fprintf(f,
-            "usage: fake_soracom [--port N] [--port-file PATH] [--devices N]\n"
-            "                    [--auth-key-id ID] [--auth-key KEY] [--quiet] [--fast-images]\n");
+    fprintf(
+        f,
+        "usage: fake_soracom [--port N] [--port-file PATH] [--devices N]\n"
+        "                    [--auth-key-id ID] [--auth-key KEY] [--quiet] [--fast-images]\n"
+        "                    [--tls-cert PEM --tls-key PEM [--tls-images --tls-port-file PATH]]\n"
+        "  --tls-cert/--tls-key: serve HTTPS with this certificate and key; with --tls-images\n"
+        "  only the image URLs are HTTPS, on a second port written to --tls-port-file.\n");
     for (i = 0; i < CONFIG_OPTION_COUNT; i++)
         fprintf(f, "  --%-22s N  %s (default %" PRId64 ")\n", config_options[i].cli,
                 config_options[i].help, config_options[i].def);
@@ -2730,18 +3022,25 @@ enum {
     OPT_QUIET,
     OPT_FAST_IMAGES,
     OPT_HELP,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_IMAGES,
+    OPT_TLS_PORT_FILE,
     OPT_TABLE = 100,
 };
 
 int
 main(int argc, char **argv)
 {
-    static struct option long_opts[12 + CONFIG_OPTION_COUNT];
-    const char *port_file = NULL;
+    static struct option long_opts[16 + CONFIG_OPTION_COUNT];
+    const char *port_file = NULL, *tls_cert_path = NULL, *tls_key_path = NULL;
+    const char *tls_port_file = NULL;
+    char *tls_cert = NULL, *tls_key = NULL;
+    bool tls_images = false;
+    struct MHD_Daemon *image_daemon = NULL;
+    unsigned int bound = 0;
     int64_t port = 0, v;
     struct MHD_Daemon *daemon = NULL;
-    const union MHD_DaemonInfo *info;
-    struct sockaddr_in sin;
     sigset_t sigs;
     size_t i, n = 0;
     int opt, sig, result = 1;
@@ -2754,6 +3053,10 @@ main(int argc, char **argv)
     long_opts[n++] = (struct option){"quiet", no_argument, NULL, OPT_QUIET};
     long_opts[n++] = (struct option){"fast-images", no_argument, NULL, OPT_FAST_IMAGES};
     long_opts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    long_opts[n++] = (struct option){"tls-cert", required_argument, NULL, OPT_TLS_CERT};
+    long_opts[n++] = (struct option){"tls-key", required_argument, NULL, OPT_TLS_KEY};
+    long_opts[n++] = (struct option){"tls-images", no_argument, NULL, OPT_TLS_IMAGES};
+    long_opts[n++] = (struct option){"tls-port-file", required_argument, NULL, OPT_TLS_PORT_FILE};
     for (i = 0; i < CONFIG_OPTION_COUNT; i++) {
         long_opts[n++] =
             (struct option){config_options[i].cli, required_argument, NULL, OPT_TABLE + (int)i};
@@ -2797,6 +3100,18 @@ main(int argc, char **argv)
         case OPT_HELP:
             usage(stdout);
             return 0;
+        case OPT_TLS_CERT:
+            tls_cert_path = optarg;
+            break;
+        case OPT_TLS_KEY:
+            tls_key_path = optarg;
+            break;
+        case OPT_TLS_IMAGES:
+            tls_images = true;
+            break;
+        case OPT_TLS_PORT_FILE:
+            tls_port_file = optarg;
+            break;
         default:
             if (opt >= OPT_TABLE && opt < OPT_TABLE + (int)CONFIG_OPTION_COUNT) {
                 const struct config_option *co = &config_options[opt - OPT_TABLE];
@@ -2815,6 +3130,25 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!tls_cert_path != !tls_key_path || (tls_images && !tls_cert_path)) {
+        log_msg("--tls-cert and --tls-key go together (and --tls-images needs them)");
+        return 2;
+    }
+    if (tls_cert_path) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            log_msg("--tls-cert: this libmicrohttpd was built without TLS");
+            return 2;
+        }
+        tls_cert = file_slurp(tls_cert_path);
+        tls_key = file_slurp(tls_key_path);
+        if (!tls_cert || !tls_key) {
+            log_msg("cannot read %s: %s", !tls_cert ? tls_cert_path : tls_key_path,
+                    strerror(errno));
+            free(tls_cert);
+            free(tls_key);
+            return 2;
+        }
+    }
 
     g.start_ms = now_ms();
     random_fill(g.url_secret, sizeof g.url_secret);
@@ -2827,35 +3161,40 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                  MHD_USE_POLL | MHD_USE_ERROR_LOG,
-                              (uint16_t)port, NULL, NULL, on_access, NULL,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
-                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    daemon = daemon_start((uint16_t)port, tls_images ? NULL : tls_cert, tls_images ? NULL : tls_key,
+                          &bound);
     if (!daemon) {
-        log_msg("cannot listen on 127.0.0.1:%" PRId64, port);
-        goto out;
-    }
-    info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (!info || info->port == 0) {
-        log_msg("cannot determine the bound port");
+        log_msg("cannot listen on 127.0.0.1:%" PRId64 "%s", port,
+                tls_cert && !tls_images ? " with TLS (check the certificate and key)" : "");
         goto out;
     }
     pthread_mutex_lock(&g.lock);
-    g.port = info->port;
+    g.port = g.image_port = bound;
+    g.image_scheme = tls_cert && !tls_images ? "https" : "http";
     pthread_mutex_unlock(&g.lock);
+    if (tls_images) {
+        image_daemon = daemon_start(0, tls_cert, tls_key, &bound);
+        if (!image_daemon) {
+            log_msg("cannot listen with TLS (check the certificate and key)");
+            goto out;
+        }
+        pthread_mutex_lock(&g.lock);
+        g.image_port = bound;
+        g.image_scheme = "https";
+        pthread_mutex_unlock(&g.lock);
+        if (tls_port_file && port_file_write(tls_port_file, g.image_port) != 0) {
+            log_msg("cannot write port file %s: %s", tls_port_file, strerror(errno));
+            goto out;
+        }
+    }
     if (port_file && port_file_write(port_file, g.port) != 0) {
         log_msg("cannot write port file %s: %s", port_file, strerror(errno));
         goto out;
     }
-    printf("fake_soracom listening on http://127.0.0.1:%u\n", g.port);
+    printf("fake_soracom listening on %s://127.0.0.1:%u\n",
+           tls_cert && !tls_images ? "https" : "http", g.port);
+    if (image_daemon)
+        printf("fake_soracom image URLs on https://127.0.0.1:%u\n", g.image_port);
     fflush(stdout);
 
     for (;;) {
@@ -2867,6 +3206,10 @@ out:
     atomic_store(&stopping, true);
     if (daemon)
         MHD_stop_daemon(daemon);
+    if (image_daemon)
+        MHD_stop_daemon(image_daemon);
+    free(tls_cert);
+    free(tls_key);
     pthread_mutex_lock(&g.lock);
     state_reset();
     pthread_mutex_unlock(&g.lock);

@@ -56,6 +56,39 @@ def wait_for(cond, timeout, what):
     raise Failed("timed out after %ss waiting for %s" % (timeout, what))
 
 
+def make_test_ca(directory):
+    """A private CA and a server certificate for 127.0.0.1 and localhost, made with the openssl
+    command line into directory (at test time; no key is ever committed). Returns the paths
+    {"ca", "cert", "key"}; made once per directory."""
+    paths = {"ca": os.path.join(directory, "test-ca.pem"),
+             "cert": os.path.join(directory, "server.pem"),
+             "key": os.path.join(directory, "server.key")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    os.makedirs(directory, exist_ok=True)
+    ca_key = os.path.join(directory, "test-ca.key")
+    csr = os.path.join(directory, "server.csr")
+    ext = os.path.join(directory, "server.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for argv in (
+            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", ca_key, "-out", paths["ca"], "-days", "2",
+             "-subj", "/CN=soracam-lake test CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", paths["key"], "-out", csr, "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", csr, "-CA", paths["ca"], "-CAkey", ca_key,
+             "-CAcreateserial", "-out", paths["cert"], "-days", "2", "-extfile", ext]):
+        p = subprocess.run(["openssl"] + argv, capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("openssl %s failed: %s" % (argv[0], p.stderr.decode()[-500:]))
+    os.chmod(paths["key"], 0o600)
+    return paths
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,15 +137,19 @@ class Server:
 class Fake:
     """Client of the fake SORACOM API's control interface."""
 
-    def __init__(self, port):
+    def __init__(self, port, cafile=None):
         self.port = port
-        self.url = "http://127.0.0.1:%d" % port
+        self.url = "%s://127.0.0.1:%d" % ("https" if cafile else "http", port)
+        self.ssl = None
+        if cafile:  # an HTTPS fake: trust its test CA
+            import ssl
+            self.ssl = ssl.create_default_context(cafile=cafile)
 
     def _call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self.ssl) as r:
             raw = r.read()
             return json.loads(raw) if raw else None
 

@@ -24,8 +24,8 @@ class Dfs(Fake):
     """Client of tests/fake_dfs.py's control API (reset, config and faults as for the fake
     SORACOM API, plus the storage's own views)."""
 
-    def __init__(self, port):
-        super().__init__(port)
+    def __init__(self, port, cafile=None):
+        super().__init__(port, cafile)
         self.account_url = "%s/%s" % (self.url, ACCOUNT)
 
     def seed(self, fs, path, data, flushed=True, **kw):
@@ -41,7 +41,7 @@ class Dfs(Fake):
     def data(self, fs, path):
         """The committed bytes of a file."""
         url = "%s/_fake/data/%s/%s" % (self.url, fs, urllib.parse.quote(path))
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=10, context=self.ssl) as r:
             return r.read()
 
     def log(self, op=None, records=False):

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -21,7 +22,20 @@
 #define FULL_CONN                                                                                  \
     "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" ACCOUNT_KEY                      \
     ";EndpointSuffix=core.windows.net"
-#define DEVICE    "7CDDDEADBEEF"
+#define DEVICE "7CDDDEADBEEF"
+/* A self-signed certificate (no key anywhere): what SORACAM_CA_FILE must hold. */
+#define TEST_CA_PEM                                                                                \
+    "-----BEGIN CERTIFICATE-----\n"                                                                \
+    "MIIBnTCCAUOgAwIBAgIUUHfN2fr/2GE83pkP5WJmhHtThlcwCgYIKoZIzj0EAwIw\n"                           \
+    "JDEiMCAGA1UEAwwZc29yYWNhbS1sYWtlIHVuaXQgdGVzdCBDQTAeFw0yNjExMjYx\n"                           \
+    "MDA5MjhaFw0zNjExMjMxMDA5MjhaMCQxIjAgBgNVBAMMGXNvcmFjYW0tbGFrZSB1\n"                           \
+    "bml0IHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQYu3VygS38OER3\n"                           \
+    "ru6Ip2GoCBwOSKGZLs0faDvi6JagTYBCrcjE3sbE5I1B5ZpWpAYU1DYqBRLwGEwY\n"                           \
+    "5V5UoEc4o1MwUTAdBgNVHQ4EFgQUf2i9HFF/uLH1NMpzjDanWRZv4PkwHwYDVR0j\n"                           \
+    "BBgwFoAUf2i9HFF/uLH1NMpzjDanWRZv4PkwDwYDVR0TAQH/BAUwAwEB/zAKBggq\n"                           \
+    "hkjOPQQDAgNIADBFAiBfSfPhMuSyZTguH7ZjWlKxhWMMKIfdKl4wSNiYN+AK6gIh\n"                           \
+    "AOrpHFQRBzpU+KWy5r+orFMEsm45l2KPmELbksWrsuRW\n"                                               \
+    "-----END CERTIFICATE-----\n"
 #define CONTAINER "soracam-images"
 
 /* Unsets every variable config_load reads. */
@@ -293,10 +307,26 @@ static const struct bad_case bad_cases[] = {
     {"AZURE_STORAGE_CONNECTION_STRING", "AccountName=acct;AccountKey=q7Z3mK1vR9dT0xWf*notbase64*",
      NULL, NULL, NULL, "not valid base64"},
     {"AZURE_STORAGE_CONNECTION_STRING", "garbage", NULL, NULL, NULL, "has no '='"},
-    {"SORACAM_LISTEN", "9464", NULL, NULL, NULL, "'9464' is not ADDRESS:PORT"},
-    {"SORACAM_LISTEN", "localhost:9464", NULL, NULL, NULL, "is not ADDRESS:PORT"},
-    {"SORACAM_LISTEN", "127.0.0.1:0", NULL, NULL, NULL, "is not ADDRESS:PORT"},
-    {"SORACAM_LISTEN", "256.0.0.1:80", NULL, NULL, NULL, "is not ADDRESS:PORT"},
+    {"SORACAM_LISTEN", "127.0.0.1", NULL, NULL, NULL, "'127.0.0.1' is not [ADDRESS:]PORT"},
+    {"SORACAM_LISTEN", "localhost:9464", NULL, NULL, NULL, "is not [ADDRESS:]PORT"},
+    {"SORACAM_LISTEN", "127.0.0.1:0", NULL, NULL, NULL, "is not [ADDRESS:]PORT"},
+    {"SORACAM_LISTEN", "256.0.0.1:80", NULL, NULL, NULL, "is not [ADDRESS:]PORT"},
+    {"SORACAM_LISTEN", "99999", NULL, NULL, NULL, "is not [ADDRESS:]PORT"},
+    {"SORACAM_CA_FILE", "/", NULL, NULL, NULL, "'/' is not a file"},
+    {"SORACOM_AUTH_KEY_ID", "keyId-abc def", NULL, NULL, NULL, "blank or control character"},
+    {"SORACOM_AUTH_KEY", "secret-abc\tdef", NULL, NULL, NULL, "blank or control character"},
+    {"SORACOM_API_ENDPOINT", "https://", NULL, NULL, NULL, "must be an https:// URL"},
+    {"SORACOM_API_ENDPOINT", "https:// api.soracom.io", NULL, NULL, NULL,
+     "must be an https:// URL"},
+    {"SORACOM_API_ENDPOINT", "https://api.soracom.io:x", NULL, NULL, NULL,
+     "must be an https:// URL"},
+    {"SORACAM_CATCHUP_WINDOW", "8d", NULL, NULL, NULL, "or off"},
+    {"SORACAM_CATCHUP_WINDOW", "169h", NULL, NULL, NULL, "from 1s to 168h"},
+    {"SORACAM_BUDGET_RESERVE", "-5", NULL, NULL, NULL, "'-5' is not a number of frames"},
+    {"SORACAM_BUDGET_RESERVE", "100000001", NULL, NULL, NULL, "or off"},
+    {"SORACAM_SHARD", "1/+2", NULL, NULL, NULL, "is not K/N"},
+    {"SORACAM_PATH_TEMPLATE", TEMPLATE_REFERENCE, "SORACOM_DEVICE_IDS", "all", NULL,
+     "SORACOM_DEVICE_IDS=all captures every camera"},
     {"SORACAM_FUNCTION_NAME", "my func", NULL, NULL, NULL, "'my func' is not a function name"},
     {"SORACAM_FUNCTION_NAME", "../x", NULL, NULL, NULL, "is not a function name"},
     {"FUNCTIONS_CUSTOMHANDLER_PORT", "0", NULL, NULL, NULL, "'0' is not a whole number from 1"},
@@ -343,6 +373,7 @@ test_good_values(void **state)
     char ca[] = "/tmp/soracam-test-ca-XXXXXX";
     int fd = mkstemp(ca);
     assert_true(fd >= 0);
+    assert_int_equal(write(fd, TEST_CA_PEM, strlen(TEST_CA_PEM)), (ssize_t)strlen(TEST_CA_PEM));
     close(fd);
     const struct {
         const char *var, *value;
@@ -387,6 +418,12 @@ test_good_values(void **state)
         {"SORACAM_CA_FILE", ca, NULL, NULL},
         {"SORACAM_LISTEN", "127.0.0.1:9464", NULL, NULL},
         {"SORACAM_LISTEN", "0.0.0.0:65535", NULL, NULL},
+        {"SORACAM_LISTEN", "9464", NULL, NULL},
+        {"SORACAM_CATCHUP_WINDOW", "168h", NULL, NULL},
+        {"SORACAM_CATCHUP_WINDOW", "off", NULL, NULL},
+        {"SORACAM_BUDGET_RESERVE", "0", NULL, NULL},
+        {"SORACOM_API_ENDPOINT", "https://api.soracom.io:443/", NULL, NULL},
+        {"SORACOM_API_ENDPOINT", "https://[2001:db8::1]:8443", NULL, NULL},
         {"SORACAM_FUNCTION_NAME", "Capture_Timer-1", NULL, NULL},
         {"FUNCTIONS_CUSTOMHANDLER_PORT", "7071", NULL, NULL},
         {"SORACAM_SHUTDOWN_GRACE", "0", NULL, NULL},
@@ -564,7 +601,15 @@ test_parse_listen(void **state)
         {"10.1.2.3:8080", 0, "10.1.2.3", 8080},
         {NULL, -1, NULL, 0},
         {"", -1, NULL, 0},
-        {":80", -1, NULL, 0},
+        {":80", 0, "127.0.0.1", 80},
+        {"9464", 0, "127.0.0.1", 9464},
+        {"65535", 0, "127.0.0.1", 65535},
+        {"65536", -1, NULL, 0},
+        {"099999", -1, NULL, 0},
+        {":", -1, NULL, 0},
+        {":0", -1, NULL, 0},
+        {"0", -1, NULL, 0},
+        {":x", -1, NULL, 0},
         {"127.0.0.1", -1, NULL, 0},
         {"127.0.0.1:", -1, NULL, 0},
         {"127.0.0.1:x", -1, NULL, 0},
@@ -1027,6 +1072,346 @@ test_secrets_registered_spaced_conn_string(void **state)
     }
 }
 
+/* ---- (h) the configuration file (--config, SORACAM_CONFIG_FILE) ------------------------- */
+
+/* Writes text to a new temporary file with the given mode; path receives its name. */
+static void
+write_file(char *path, const char *text, mode_t mode)
+{
+    strcpy(path, "/tmp/soracam-test-env-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+/* Loads with only SORACAM_CONFIG_FILE=path set (plus what the caller set). */
+static int
+load_file(const char *path, struct config *cfg, const char *const *overrides, char **errs)
+{
+    setenv("SORACAM_CONFIG_FILE", path, 1);
+    return load(cfg, overrides, errs);
+}
+
+/* Every form of line the dotenv subset allows, and what each value becomes. */
+static void
+test_file_settings_read(void **state)
+{
+    (void)state;
+    char path[64];
+    write_file(path,
+               "# soracam-lake settings\n"
+               "\n"
+               "   ; a systemd-style comment\n"
+               "SORACOM_AUTH_KEY_ID=" AUTH_KEY_ID "\n"
+               "export SORACOM_AUTH_KEY='" AUTH_KEY "'\n"
+               "SORACOM_DEVICE_IDS = cam1,cam2\r\n"
+               "AZURE_STORAGE_CONNECTION_STRING=\"" FULL_CONN "\"   \n"
+               "AZURE_STORAGE_CONTAINER_NAME=" CONTAINER "   \n"
+               "SORACAM_SCHEDULE=\"0 */10 * * * *\"\n"
+               "SORACAM_PATH_TEMPLATE='{device_id}/{yyyy}{MM}{dd}_{HHmmss}.jpg'\n"
+               "SORACAM_LOG_LEVEL=\n"
+               "\texport\tSORACAM_CAPTURE_DELAY=\"5s\"\n",
+               0600);
+    struct config cfg;
+    char *errs;
+    int rc = load_file(path, &cfg, NULL, &errs);
+    if (rc != 0 || *errs)
+        fail_msg("rc %d:\n%s", rc, errs);
+    assert_string_equal(cfg.config_file, path);
+    assert_string_equal(cfg.auth_key_id, AUTH_KEY_ID);
+    assert_string_equal(cfg.auth_key, AUTH_KEY);
+    assert_int_equal(cfg.ndevices, 2);
+    assert_string_equal(cfg.devices[1], "cam2");
+    assert_string_equal(cfg.conn_string, FULL_CONN);
+    assert_string_equal(cfg.container, CONTAINER);
+    assert_string_equal(cfg.schedule_text, "0 */10 * * * *");
+    assert_string_equal(cfg.tmpl.text, "{device_id}/{yyyy}{MM}{dd}_{HHmmss}.jpg");
+    assert_int_equal(cfg.capture_delay_ms, 5000);
+    assert_int_equal(cfg.log_level, LOG_INFO); /* an empty value counts as unset */
+    config_free(&cfg);
+    free(errs);
+    assert_int_equal(unlink(path), 0);
+    /* Escapes inside double quotes; single quotes are literal. */
+    write_file(path,
+               "SORACAM_SINK=\"dir:/tmp/a \\\"b\\\" \\\\c \\$d \\x\"\n"
+               "SORACAM_FUNCTION_NAME='Fn\\n'\n"
+               "SORACAM_TIMEZONE=Asia/Tok\\yo\\ \t \n",
+               0600);
+    load_file(path, &cfg, NULL, &errs);
+    assert_string_equal(cfg.sink_dir, "/tmp/a \"b\" \\c $d \\x");
+    assert_string_equal(cfg.function_name, "Fn\\n");
+    assert_string_equal(cfg.zone.name, "Asia/Tokyo "); /* refused, but read like systemd */
+    config_free(&cfg);
+    free(errs);
+    unlink(path);
+    /* Secrets read from the file are redacted like those from the environment. */
+    char *scrubbed = redact_scrub("k=" AUTH_KEY " a=" ACCOUNT_KEY);
+    assert_string_equal(scrubbed, "k=[REDACTED] a=[REDACTED]");
+    free(scrubbed);
+}
+
+/* A flag beats the environment, which beats the file; the file fills in the rest. */
+static void
+test_file_precedence(void **state)
+{
+    (void)state;
+    char path[64];
+    write_file(path,
+               "SORACAM_SCHEDULE=0 0 * * * *\n"
+               "SORACAM_CAPTURE_DELAY=7s\n"
+               "SORACAM_EXPORT_TIMEOUT=20s\n"
+               "SORACAM_LOG_LEVEL=debug\n",
+               0644);
+    set_base();
+    setenv("SORACAM_SCHEDULE", "0 */15 * * * *", 1);
+    setenv("SORACAM_CAPTURE_DELAY", "8s", 1);
+    setenv("SORACAM_LOG_LEVEL", "", 1); /* empty: the file's value applies */
+    struct overrides o = {{0}};
+    set_flag(&o, "capture-delay", "9s");
+    struct config cfg;
+    char *errs;
+    int rc = load_file(path, &cfg, o.v, &errs);
+    if (rc != 0 || *errs)
+        fail_msg("rc %d:\n%s", rc, errs);
+    assert_string_equal(cfg.schedule_text, "0 */15 * * * *"); /* environment over file */
+    assert_int_equal(cfg.capture_delay_ms, 9000);             /* flag over both */
+    assert_int_equal(cfg.export_timeout_ms, 20000);           /* file only */
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    config_free(&cfg);
+    free(errs);
+    /* --config beats SORACAM_CONFIG_FILE. */
+    char other[64];
+    write_file(other, "SORACAM_EXPORT_TIMEOUT=30s\n", 0600);
+    set_flag(&o, "config", other);
+    rc = load_file(path, &cfg, o.v, &errs);
+    assert_int_equal(rc, 0);
+    assert_string_equal(cfg.config_file, other);
+    assert_int_equal(cfg.export_timeout_ms, 30000);
+    config_free(&cfg);
+    free(errs);
+    unlink(other);
+    unlink(path);
+}
+
+/* Unknown names are warned about, with the nearest known one, and change nothing. */
+static void
+test_file_unknown_key_warns(void **state)
+{
+    (void)state;
+    char path[64];
+    write_file(path,
+               "SORACOM_DEVICEID=cam9\n"
+               "soracam_schedule=0 0 * * * *\n"
+               "TOTALLY_UNRELATED=1\n"
+               "SORACAM_CONFIG_FILE=/etc/other.env\n"
+               "SORACAM_CAPTURE_DELAY=1s\n"
+               "SORACAM_CAPTURE_DELAY=2s\n",
+               0600);
+    set_base();
+    struct config cfg;
+    char *errs;
+    int rc = load_file(path, &cfg, NULL, &errs);
+    assert_int_equal(rc, 0);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "soracam-lake: warning: %s:1: unknown setting SORACOM_DEVICEID is ignored; did you "
+             "mean SORACOM_DEVICE_ID?\n",
+             path);
+    if (!strstr(errs, want))
+        fail_msg("no warning for the misspelt name:\n%s", errs);
+    assert_non_null(strstr(errs, ":2: unknown setting soracam_schedule is ignored; did you mean "
+                                 "SORACAM_SCHEDULE?"));
+    assert_non_null(strstr(errs, ":3: unknown setting TOTALLY_UNRELATED is ignored (soracam-lake "
+                                 "--help lists the settings)"));
+    assert_non_null(strstr(errs, ":4: SORACAM_CONFIG_FILE is ignored inside a configuration"));
+    assert_non_null(strstr(errs, ":5: SORACAM_CAPTURE_DELAY is set again on line 6, which wins"));
+    assert_int_equal(cfg.ndevices, 1); /* the misspelt camera was not added */
+    assert_string_equal(cfg.schedule_text, "0 */5 * * * *");
+    assert_int_equal(cfg.capture_delay_ms, 2000);
+    config_free(&cfg);
+    free(errs);
+    unlink(path);
+}
+
+/* Each malformed line is a problem naming file:line, and never echoes the line (it may
+ * hold a secret). */
+static void
+test_file_malformed_lines(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *needle;
+    } v[] = {
+        {"SORACOM_AUTH_KEY " AUTH_KEY "\n", "no '=' after the variable name"},
+        {AUTH_KEY "\n", "no '=' after the variable name"},
+        {"=" AUTH_KEY "\n", "does not start with a variable name"},
+        {"1KEY=" AUTH_KEY "\n", "does not start with a variable name"},
+        {"SORACOM_AUTH_KEY=\"" AUTH_KEY "\n", "no closing \""},
+        {"SORACOM_AUTH_KEY='" AUTH_KEY "\n", "no closing '"},
+        {"SORACOM_AUTH_KEY='" AUTH_KEY "' trailing\n", "text after the closing quote"},
+        {"export=\n" AUTH_KEY "\n", ":2: no '='"},
+        {"-SORACOM_AUTH_KEY=" AUTH_KEY "\n", "does not start with a variable name"},
+        {"SORACOM_AUTH_KEY=\"" AUTH_KEY "\" # the key\n", "text after the closing quote"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY " # the key\n", "a ' #' after the value"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\t#\n", "a ' #' after the value"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\\\n", "a backslash at the end of the line"},
+    };
+    int failures = 0;
+    for (size_t i = 0; i < ARRAY_LEN(v); i++) {
+        char path[64], want[128];
+        clear_env();
+        set_base();
+        write_file(path, v[i].line, 0600);
+        snprintf(want, sizeof(want), "soracam-lake: %s:", path);
+        struct config cfg;
+        char *errs;
+        int rc = load_file(path, &cfg, NULL, &errs);
+        if (rc < 1 || !strstr(errs, want) || !strstr(errs, v[i].needle) ||
+            strstr(errs, AUTH_KEY + 7) || !strstr(errs, "KEY=VALUE")) {
+            print_error("line %zu: rc %d, want a problem at %s with '%s' and no secret:\n%s", i, rc,
+                        path, v[i].needle, errs);
+            failures++;
+        }
+        config_free(&cfg);
+        free(errs);
+        unlink(path);
+        redact_reset();
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* A problem with a value from the file says where it was set. */
+static void
+test_file_bad_value_names_line(void **state)
+{
+    (void)state;
+    char path[64], want[160];
+    write_file(path, "# settings\nSORACAM_CAPTURE_DELAY=soon\n", 0600);
+    set_base();
+    struct config cfg;
+    char *errs;
+    assert_int_equal(load_file(path, &cfg, NULL, &errs), 1);
+    snprintf(want, sizeof(want), "soracam-lake: SORACAM_CAPTURE_DELAY: 'soon' is not a duration");
+    assert_non_null(strstr(errs, want));
+    snprintf(want, sizeof(want), "(set in %s:2)\n", path);
+    if (!strstr(errs, want))
+        fail_msg("the file and line are not named:\n%s", errs);
+    config_free(&cfg);
+    free(errs);
+    unlink(path);
+}
+
+/* A missing file is a problem named by the variable or the flag. */
+static void
+test_file_missing(void **state)
+{
+    (void)state;
+    set_base();
+    struct config cfg;
+    char *errs;
+    assert_int_equal(load_file("/nonexistent/soracam.env", &cfg, NULL, &errs), 1);
+    assert_non_null(strstr(errs, "soracam-lake: SORACAM_CONFIG_FILE: '/nonexistent/soracam.env' "
+                                 "cannot be read"));
+    config_free(&cfg);
+    free(errs);
+    unsetenv("SORACAM_CONFIG_FILE");
+    struct overrides o = {{0}};
+    set_flag(&o, "config", "/");
+    assert_int_equal(load(&cfg, o.v, &errs), 1);
+    assert_non_null(strstr(errs, "soracam-lake: --config: '/' is not a file of KEY=VALUE lines"));
+    config_free(&cfg);
+    free(errs);
+    /* A FIFO nobody writes to is refused at once, not waited for. */
+    char fifo[] = "/tmp/soracam-test-fifo-XXXXXX";
+    int fd = mkstemp(fifo);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    set_flag(&o, "config", fifo);
+    assert_int_equal(load(&cfg, o.v, &errs), 1);
+    assert_non_null(strstr(errs, "is not a file of KEY=VALUE lines"));
+    config_free(&cfg);
+    free(errs);
+    unlink(fifo);
+}
+
+/* Secrets in a file that group or others may read or write: a warning naming the file, its
+ * mode and chmod 600; no value is printed. No warning at 0600, or without secrets. */
+static void
+test_file_secret_mode_warns(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        mode_t mode;
+        const char *names; /* NULL: no warning */
+    } v[] = {
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\n", 0644, "SORACOM_AUTH_KEY"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\n", 0640, "SORACOM_AUTH_KEY"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\n", 0602, "SORACOM_AUTH_KEY"},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\n", 0600, NULL},
+        {"SORACOM_AUTH_KEY=" AUTH_KEY "\n", 0400, NULL},
+        {"AZURE_STORAGE_CONNECTION_STRING='" FULL_CONN "'\nAZURE_STORAGE_SAS_TOKEN=sv=1&sig=abcd\n"
+         "IDENTITY_HEADER=hdr-secret-value\n",
+         0660, "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN, IDENTITY_HEADER"},
+        {"SORACAM_SCHEDULE=0 0 * * * *\n", 0644, NULL},
+        {"SORACOM_AUTH_KEY=\n", 0644, NULL},
+    };
+    int failures = 0;
+    for (size_t i = 0; i < ARRAY_LEN(v); i++) {
+        char path[64], want[512];
+        clear_env();
+        set_base();
+        write_file(path, v[i].text, v[i].mode);
+        struct config cfg;
+        char *errs;
+        load_file(path, &cfg, NULL, &errs);
+        bool ok;
+        if (v[i].names) {
+            snprintf(want, sizeof(want),
+                     "soracam-lake: warning: %s holds secrets (%s) but its mode %04o lets other "
+                     "users read or change it: run chmod 600 %s\n",
+                     path, v[i].names, (unsigned)v[i].mode, path);
+            ok = strstr(errs, want) != NULL;
+        } else {
+            ok = strstr(errs, "chmod") == NULL;
+        }
+        ok = ok && !strstr(errs, AUTH_KEY + 7) && !strstr(errs, ACCOUNT_KEY) &&
+             !strstr(errs, "hdr-secret-value");
+        if (!ok) {
+            print_error("case %zu (mode %04o): wrong warning:\n%s", i, (unsigned)v[i].mode, errs);
+            failures++;
+        }
+        config_free(&cfg);
+        free(errs);
+        unlink(path);
+        redact_reset();
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* The systemd example file reads without a malformed line or an unknown name. */
+static void
+test_file_deploy_example(void **state)
+{
+    (void)state;
+    const char *path = "deploy/systemd/soracam-lake.env.example";
+    if (access(path, R_OK) != 0)
+        skip();
+    struct config cfg;
+    char *errs;
+    load_file(path, &cfg, NULL, &errs);
+    if (strstr(errs, "example:") || strstr(errs, "unknown setting"))
+        fail_msg("the example file has malformed lines or unknown names:\n%s", errs);
+    assert_string_equal(cfg.auth_key_id, "keyId-xxxxxxxx");
+    assert_string_equal(cfg.container, "soracam-images");
+    config_free(&cfg);
+    free(errs);
+}
+
 static void
 test_free_null(void **state)
 {
@@ -1068,6 +1453,14 @@ main(void)
         T(test_secrets_not_in_print),
         T(test_secrets_registered),
         T(test_secrets_registered_spaced_conn_string),
+        T(test_file_settings_read),
+        T(test_file_precedence),
+        T(test_file_unknown_key_warns),
+        T(test_file_malformed_lines),
+        T(test_file_bad_value_names_line),
+        T(test_file_missing),
+        T(test_file_secret_mode_warns),
+        T(test_file_deploy_example),
         T(test_free_null),
     };
 #undef T
