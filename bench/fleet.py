@@ -106,6 +106,8 @@ def one_run(args, tmp, fake_url, env_sink, slot_ms, fake_pid, ssl_ctx=None):
         "overhead_p95_ms": round(pct(overhead, 95)),
         "overhead_max_ms": max(overhead) if overhead else None,
         "cpu_s": round(cpu, 3),
+        "cpu_user_s": round(ru.ru_utime, 3),
+        "cpu_sys_s": round(ru.ru_stime, 3),
         "cpu_ms_per_capture": round(1000 * cpu / max(len(stored), 1), 3),
         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
         "fake_cpu_s": round(fake_cpu, 2),
@@ -172,7 +174,7 @@ def main():
               % (args.cameras, args.delay_ms, args.delay_ms + args.jitter_ms, args.image_bytes,
                  args.sink, ", HTTPS (test CA)" if args.https else ""))
         keys = ["stored", "wall_s", "captures_per_s", "overhead_p50_ms", "overhead_p95_ms",
-                "overhead_max_ms", "cpu_ms_per_capture", "cpu_s", "fake_cpu_s", "peak_rss_mb",
+                "overhead_max_ms", "cpu_ms_per_capture", "cpu_s", "cpu_user_s", "cpu_sys_s", "fake_cpu_s", "peak_rss_mb",
                 "connections_opened", "soracom_requests", "exit"]
         for key in keys:
             print("  %-20s %s" % (key, "  ".join(str(r[key]) for r in results)))

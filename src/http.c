@@ -3,13 +3,16 @@
 #include "http.h"
 
 #include <ctype.h>
-#include <poll.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_RESPONSE (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS   30000L
@@ -37,6 +40,9 @@ struct loop {
     int holds;                 /* work on other threads not yet posted back (atomic) */
     pthread_mutex_t post_lock; /* guards posts */
     struct loop_post *posts;   /* work handed over by other threads, newest first */
+    int epfd;                  /* epoll set: libcurl's sockets, wake_fd, watch_fd */
+    int wake_fd;               /* eventfd other threads write to wake the loop */
+    int64_t curl_due;          /* when libcurl wants its timeout handled (mono ms), or -1 */
 };
 
 /* Work another thread asked the loop's thread to do. */
@@ -47,6 +53,48 @@ struct loop_post {
 };
 
 static bool curl_ready; /* curl_global_init has run */
+
+/* libcurl: watch s for what (CURL_POLL_IN/OUT/INOUT), or stop watching it. */
+static int
+on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e;
+    struct loop *l = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+                             .data.fd = s};
+    if (!socketp) {
+        curl_multi_assign(l->multi, s, l);
+        if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+            epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev);
+    } else if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
+    }
+    return 0;
+}
+
+/* libcurl: call curl_multi_socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms (-1: never). */
+static int
+on_curl_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    struct loop *l = userp;
+    l->curl_due = timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms;
+    return 0;
+}
+
+/* Wakes the loop from any thread. */
+static void
+wake(struct loop *l)
+{
+    uint64_t one = 1;
+    ssize_t n = write(l->wake_fd, &one, sizeof(one));
+    (void)n; /* EAGAIN: the counter is already non-zero, so the loop will wake anyway */
+}
 
 struct loop *
 loop_new(const char *cainfo, long max_connections)
@@ -63,6 +111,26 @@ loop_new(const char *cainfo, long max_connections)
     }
     l->cainfo = cainfo ? xstrdup(cainfo) : NULL;
     l->watch_fd = -1;
+    l->curl_due = -1;
+    /* Event-driven: libcurl says which sockets to watch and when its timeout is due, so
+     * each wake-up costs what is active, not what is in flight. */
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->epfd < 0 || l->wake_fd < 0) {
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->wake_fd >= 0)
+            close(l->wake_fd);
+        curl_multi_cleanup(l->multi);
+        free(l);
+        return NULL;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->wake_fd};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev);
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
     pthread_mutex_init(&l->post_lock, NULL);
     if (max_connections > 0)
         curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections);
@@ -76,6 +144,8 @@ loop_free(struct loop *l)
     if (!l)
         return;
     curl_multi_cleanup(l->multi);
+    close(l->epfd);
+    close(l->wake_fd);
     for (size_t i = 0; i < l->npool; i++)
         curl_easy_cleanup(l->pool[i]);
     for (size_t i = 0; i < l->nheap; i++)
@@ -107,7 +177,7 @@ void
 loop_release(struct loop *l)
 {
     __atomic_sub_fetch(&l->holds, 1, __ATOMIC_SEQ_CST);
-    curl_multi_wakeup(l->multi);
+    wake(l);
 }
 
 void
@@ -120,7 +190,7 @@ loop_post(struct loop *l, void (*fn)(void *arg), void *arg)
     p->next = l->posts;
     l->posts = p;
     pthread_mutex_unlock(&l->post_lock);
-    curl_multi_wakeup(l->multi);
+    wake(l);
 }
 
 /* Runs the work other threads posted, oldest first. */
@@ -160,16 +230,22 @@ loop_connections_opened(const struct loop *l)
 void
 loop_watch_fd(struct loop *l, int fd, void (*fn)(void *arg), void *arg)
 {
+    if (l->watch_fd >= 0)
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->watch_fd, NULL);
     l->watch_fd = fd;
     l->watch_fn = fn;
     l->watch_arg = arg;
+    if (fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+    }
 }
 
 void
 loop_stop(struct loop *l)
 {
     l->stop = 1;
-    curl_multi_wakeup(l->multi);
+    wake(l);
 }
 
 /* ---- timers: a binary min-heap keyed on due time ---- */
@@ -524,26 +600,46 @@ finish_transfers(struct loop *l)
 void
 loop_run(struct loop *l)
 {
+    struct epoll_event evs[64];
+    int running = 0;
     while (!l->stop) {
-        int running = 0;
-        curl_multi_perform(l->multi, &running);
+        if (l->curl_due >= 0 && time_mono_ms() >= l->curl_due) {
+            l->curl_due = -1;
+            curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
         finish_transfers(l);
         run_timers(l);
         run_posts(l);
         if (l->stop || (!l->persistent && l->transfers == 0 && l->nheap == 0 &&
                         __atomic_load_n(&l->holds, __ATOMIC_SEQ_CST) == 0 && !l->posts))
             break;
+        int64_t now = time_mono_ms();
         long timeout = 1000;
         if (l->nheap) {
-            int64_t wait = l->heap[0]->due - time_mono_ms();
+            int64_t wait = l->heap[0]->due - now;
             timeout = wait < 0 ? 0 : wait < timeout ? (long)wait : timeout;
         }
-        struct curl_waitfd wfd = {.fd = l->watch_fd, .events = CURL_WAIT_POLLIN};
-        int nfd = 0;
-        curl_multi_poll(l->multi, l->watch_fd >= 0 ? &wfd : NULL, l->watch_fd >= 0 ? 1 : 0,
-                        (int)timeout, &nfd);
-        if (l->watch_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) && l->watch_fn)
-            l->watch_fn(l->watch_arg);
+        if (l->curl_due >= 0) {
+            int64_t wait = l->curl_due - now;
+            timeout = wait < 0 ? 0 : wait < timeout ? (long)wait : timeout;
+        }
+        int n = epoll_wait(l->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), (int)timeout);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == l->wake_fd) {
+                uint64_t v;
+                ssize_t r = read(l->wake_fd, &v, sizeof(v));
+                (void)r;
+            } else if (fd == l->watch_fd) {
+                if (l->watch_fn)
+                    l->watch_fn(l->watch_arg);
+            } else {
+                int mask = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                           (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                           (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+                curl_multi_socket_action(l->multi, fd, mask, &running);
+            }
+        }
     }
     l->stop = 0; /* a stop asked for before or during this run ends only this run */
 }
