@@ -65,8 +65,9 @@ remember_export(struct capture_ctx *ctx, const char *id)
 }
 
 static bool
-known_export(const struct capture_ctx *ctx, const char *id)
+known_export(const void *arg, const char *id)
 {
+    const struct capture_ctx *ctx = arg;
     for (size_t i = 0; i < ctx->known_cap; i++)
         if (ctx->known_exports[i] && strcmp(ctx->known_exports[i], id) == 0)
             return true;
@@ -471,6 +472,32 @@ lookup_fire(void *arg)
     lookup(arg);
 }
 
+int
+capture_find_export(const json_t *list, int64_t sent_ms, int64_t answer_ms, int64_t slot_ms,
+                    bool (*known)(const void *arg, const char *id), const void *arg,
+                    struct soracom_export *out)
+{
+    size_t i;
+    const json_t *item;
+    if (!json_is_array(list))
+        return -1;
+    json_array_foreach(list, i, item)
+    {
+        struct soracom_export ex;
+        char err[128];
+        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 ||
+            (known && known(arg, ex.export_id)))
+            continue;
+        bool in_window = ex.requested_time >= sent_ms - LOOKUP_WINDOW_MS &&
+                         ex.requested_time <= answer_ms + LOOKUP_WINDOW_MS;
+        if (in_window || ex.requested_time == slot_ms) {
+            *out = ex;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static void
 looked_up(struct soracom_call *call, void *arg)
 {
@@ -482,30 +509,20 @@ looked_up(struct soracom_call *call, void *arg)
              call->error[0] ? call->error : "not a list");
         return;
     }
-    size_t i;
-    json_t *item;
-    json_array_foreach(call->json, i, item)
-    {
-        struct soracom_export ex;
-        char err[128];
-        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 ||
-            known_export(cap->ctx, ex.export_id))
-            continue;
-        bool in_window = ex.requested_time >= cap->post_sent_ms - LOOKUP_WINDOW_MS &&
-                         ex.requested_time <= cap->post_answer_ms + LOOKUP_WINDOW_MS;
-        if (in_window || ex.requested_time == cap->slot_ms) {
-            log_warn("device=%s: found export %s accepted despite the failed answer; using it "
-                     "(no second export)",
-                     cap->device_id, ex.export_id);
-            snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex.export_id);
-            remember_export(cap->ctx, ex.export_id);
-            journal_add(cap);
-            cap->poll_started_mono = time_mono_ms();
-            cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
-            cap->poll_interval_ms = DEFAULT_POLL_MS;
-            on_export_status(cap, &ex);
-            return;
-        }
+    struct soracom_export ex;
+    if (capture_find_export(call->json, cap->post_sent_ms, cap->post_answer_ms, cap->slot_ms,
+                            known_export, cap->ctx, &ex) == 0) {
+        log_warn("device=%s: found export %s accepted despite the failed answer; using it "
+                 "(no second export)",
+                 cap->device_id, ex.export_id);
+        snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex.export_id);
+        remember_export(cap->ctx, ex.export_id);
+        journal_add(cap);
+        cap->poll_started_mono = time_mono_ms();
+        cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
+        cap->poll_interval_ms = DEFAULT_POLL_MS;
+        on_export_status(cap, &ex);
+        return;
     }
     if (cap->lookups < MAX_LOOKUPS) {
         loop_timer_set(cap->ctx->loop, &cap->timer, 2000, lookup_fire, cap);

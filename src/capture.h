@@ -102,6 +102,14 @@ void capture_start(struct capture_ctx *ctx, struct capture *cap, const char *dev
 void capture_resume(struct capture *cap, const char *export_id);
 /* Abandons a capture in flight; done is not called. */
 void capture_cancel(struct capture *cap);
+/* Searches an export list (a listSoraCamDeviceImageExportsForDevice answer) for the export a
+ * POST sent at sent_ms and answered at answer_ms (UTC ms) may have created: the first valid
+ * entry requested within a few seconds of that exchange, or for slot_ms itself, whose id
+ * known(arg, id) (may be NULL) does not claim. Returns 0 with *out (pointing into list), or
+ * -1 when none matches. */
+int capture_find_export(const json_t *list, int64_t sent_ms, int64_t answer_ms, int64_t slot_ms,
+                        bool (*known)(const void *arg, const char *id), const void *arg,
+                        struct soracom_export *out);
 /* Frees what a finished capture holds. */
 void capture_clear(struct capture *cap);
 

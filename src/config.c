@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "devices.h"
 #include "redact.h"
 #include "util.h"
 
@@ -179,27 +180,15 @@ problem(struct problems *p, int opt, const char *fmt, ...)
     p->count++;
 }
 
-static bool
-device_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
-            return false;
-    return true;
-}
-
 static void
 add_devices(struct config *cfg, struct problems *p, int opt, const char *list)
 {
     char *copy = xstrdup(list), *save = NULL;
     for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-        if (!device_id_ok(tok)) {
+        if (!devices_id_ok(tok)) {
             problem(p, opt,
-                    "'%s' is not a device id (letters, digits, '-', '_', '.'; up to 64; "
-                    "e.g. 7CDDDEADBEEF as shown in the SORACOM console)",
+                    "'%s' is not a device id (1 to 64 letters, digits, '-', '_', '.', not "
+                    "starting with '.'; e.g. 7CDDDEADBEEF as shown in the SORACOM console)",
                     tok);
             continue;
         }
