@@ -10,6 +10,9 @@
 #   make bench      the fleet benchmark (1000 simulated cameras, one slot; prints figures)
 #   make format     reformat sources; make format-check fails on unformatted files
 #   make functions-package  dist/soracam-lake-functions.zip for Azure Functions zip deploy
+#   make install    the binary, manual page, systemd unit and example settings under PREFIX
+#                   (default /usr/local) and DESTDIR; make uninstall removes them
+#   make docs       regenerate docs/configuration.md from the settings table
 
 CC       ?= cc
 PYTHON   := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
@@ -34,7 +37,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(PKG_CFLAGS) -DSORACAM_VERSION='"$(VERSION)"' -Isrc
 LDFLAGS += $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(,)undefined)
-LDLIBS  += $(PKG_LIBS) -lm
+LDLIBS  += $(PKG_LIBS) -ljpeg -lm
 , := ,
 
 SRC      := $(sort $(wildcard src/*.c))
@@ -49,7 +52,8 @@ FAKE_BIN := $(BUILD)/fake_soracom
 # Fuzz targets tests/fuzz_<name>.c: built with clang and libFuzzer in build-fuzz/ by
 # `make fuzz`, and with $(CC) as $(BUILD)/test_fuzz_<name>, which replays the committed
 # corpus tests/data/fuzz/<name>/ as unit tests in `make test` and `make check-san`.
-FUZZ_NAMES  := $(patsubst tests/fuzz_%.c,%,$(filter-out tests/fuzz_replay.c,$(sort $(wildcard tests/fuzz_*.c))))
+FUZZ_SRC    := $(filter-out tests/fuzz_replay.c,$(sort $(wildcard tests/fuzz_*.c)))
+FUZZ_NAMES  := $(patsubst tests/fuzz_%.c,%,$(FUZZ_SRC))
 FUZZ_REPLAY := $(patsubst %,$(BUILD)/test_fuzz_%,$(FUZZ_NAMES))
 FUZZ_DIR    := build-fuzz
 FUZZ_CC     ?= clang
@@ -143,8 +147,8 @@ analyze:
 	$(MAKE) $(ANALYZE_STAMP)
 	@echo "analyze: cppcheck and gcc -fanalyzer found nothing in $(words $(ANALYZE_SRC)) files"
 
-# valgrind memcheck over soracam-lake's run, daemon and serve paths (integration cases against
-# the fakes, timeouts stretched); any memory error or definite/indirect leak fails.
+# valgrind memcheck over soracam-lake's run, daemon, serve and gallery paths (integration cases
+# against the fakes, timeouts stretched); any memory error or definite/indirect leak fails.
 VALGRIND := valgrind --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --num-callers=30
 VALGRIND_CASES ?= test_run_two_cameras_stores_verified_images,test_ambiguous_export_500,\
@@ -154,7 +158,8 @@ test_daemon_metrics_parse_and_health,test_serve_timer_invocation_stores_slot,\
 test_serve_rejects_garbage,test_check_all_good,test_devices_table_and_json,\
 test_backfill_resumes_after_interruption,test_all_skips_sleeping,test_budget_guard_stops,\
 test_dfs_run_stores_verified_images,test_managed_identity_token_near_expiry,\
-test_sas_token_with_account_url
+test_sas_token_with_account_url,test_gallery_finds_cameras_in_azure_blob,\
+test_gallery_over_the_dfs_api
 VALGRIND_SCALE ?= 6
 
 valgrind:
@@ -194,3 +199,39 @@ functions-package:
 
 clean:
 	rm -rf build build-san build-fuzz build-analyze soracam-lake dist
+
+# ---- install ------------------------------------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=]   make uninstall (the same variables)
+# The binary, the manual page, the systemd unit (its paths set to match) and the example
+# settings file, which holds secrets once filled in: mode 0600 in a 0700 directory.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+CONFDIR    := $(SYSCONFDIR)/soracam-lake
+
+.PHONY: install uninstall docs
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -d -m 700 $(DESTDIR)$(CONFDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/soracam-lake
+	install -m 644 docs/soracam-lake.1 $(DESTDIR)$(MANDIR)/man1/soracam-lake.1
+	sed -e 's|/usr/local/bin/soracam-lake|$(BINDIR)/soracam-lake|g' \
+	    -e 's|/etc/soracam-lake/|$(CONFDIR)/|g' deploy/systemd/soracam-lake.service \
+	    > $(DESTDIR)$(UNITDIR)/soracam-lake.service.tmp
+	chmod 644 $(DESTDIR)$(UNITDIR)/soracam-lake.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/soracam-lake.service.tmp $(DESTDIR)$(UNITDIR)/soracam-lake.service
+	install -m 600 deploy/systemd/soracam-lake.env.example $(DESTDIR)$(CONFDIR)/soracam-lake.env.example
+
+# Removes what install put, and the settings directory only when nothing else is in it.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/soracam-lake $(DESTDIR)$(MANDIR)/man1/soracam-lake.1 \
+	    $(DESTDIR)$(UNITDIR)/soracam-lake.service $(DESTDIR)$(CONFDIR)/soracam-lake.env.example
+	if [ -d $(DESTDIR)$(CONFDIR) ]; then rmdir --ignore-fail-on-non-empty $(DESTDIR)$(CONFDIR); fi
+
+# docs/configuration.md comes from the same tables as --help.
+docs: $(BIN)
+	./$(BIN) config --markdown > docs/configuration.md.tmp
+	mv -f docs/configuration.md.tmp docs/configuration.md

@@ -7,7 +7,7 @@
 #   lib/                          every shared library it needs except glibc's own,
 #                                 copied from this machine, with MANIFEST and licenses/
 #
-# The Functions Linux image has glibc but not libcurl, jansson or libmicrohttpd, and
+# The Functions Linux image has glibc but not libcurl, jansson, libmicrohttpd or libjpeg, and
 # Debian ships no static libcurl that can be linked (libkrb5 has no static archive), so
 # the libraries travel in the package. The binary's RPATH (not RUNPATH) also applies to the
 # libraries' own dependencies, so everything in lib/ is found there first. The script

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what soracam-lake needs on Debian 12, skipping whatever is already there.
 #   scripts/setup.sh          build dependencies (compiler, libcurl, OpenSSL, jansson, libmicrohttpd, libjpeg)
-#   scripts/setup.sh --test   also the test tools: cmocka, python3, the Azure SDK for Python, Azurite (npm, pinned),
-#                             and the checkers CI runs: clang with libFuzzer (make fuzz), cppcheck (make analyze),
+#   scripts/setup.sh --test   also the test tools: cmocka, python3, the Azure SDK for Python, Chromium
+#                             (renders gallery pages headless), man-db, Azurite (npm, pinned), and the
+#                             checkers CI runs: clang with libFuzzer (make fuzz), cppcheck (make analyze),
 #                             valgrind (make valgrind)
 set -euo pipefail
 
@@ -14,7 +15,8 @@ want_test=0
 pkgs=(build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev
       libjpeg62-turbo-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
-    pkgs+=(libcmocka-dev python3 python3-azure clang-format clang libclang-rt-14-dev cppcheck valgrind)
+    pkgs+=(libcmocka-dev python3 python3-azure clang-format chromium man-db clang libclang-rt-14-dev
+           cppcheck valgrind)
 fi
 
 missing=()

@@ -33,6 +33,28 @@
 #define MAX_DOWNLOADS        4
 #define DOWNLOAD_TIMEOUT_MS  60000L
 #define URL_SAFETY_MS        2000 /* stop using a URL this close to its expiry */
+#define MAX_LIST_PAGES       10   /* export list pages read while resolving an intent */
+#define UNKNOWN_MARGIN_MS    1000 /* clock difference tolerated around an unknown fate */
+
+static int64_t process_start_ms;
+
+/* An intent record this process wrote, in writing order. A record is only removed once
+ * every older one is: each bounds the export of the record before it. */
+struct intent_rec {
+    uint64_t seq;
+    int64_t after, slot_ms;
+    bool done; /* its capture ended: removable once it is the oldest */
+};
+
+struct cam_gate {
+    char id[65];
+    bool busy;
+    int64_t last_accepted; /* newest requestedTime this process saw for the camera */
+    int64_t unknown_end;   /* when an export request of unknown fate last ended, or 0 */
+    struct capture *head, *tail;
+    struct intent_rec *recs; /* this process's records not yet removed, oldest first */
+    size_t nrecs, caprecs;
+};
 
 void
 capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop *loop,
@@ -45,6 +67,8 @@ capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop 
     ctx->sink = sink;
     ctx->known_cap = KNOWN_EXPORTS;
     ctx->known_exports = xcalloc(ctx->known_cap, sizeof(char *));
+    if (!process_start_ms)
+        process_start_ms = time_now_ms();
 }
 
 void
@@ -54,6 +78,132 @@ capture_ctx_free(struct capture_ctx *ctx)
         free(ctx->known_exports[i]);
     free(ctx->known_exports);
     ctx->known_exports = NULL;
+    for (size_t i = 0; i < ctx->gates_cap; i++)
+        free(ctx->gates[i].recs);
+    free(ctx->gates);
+    ctx->gates = NULL;
+    ctx->gates_cap = ctx->ngates = 0;
+}
+
+int64_t
+capture_process_start_ms(void)
+{
+    return process_start_ms ? process_start_ms : time_now_ms();
+}
+
+/* ---- the export gate: per camera, one export request whose outcome is unknown ----
+ *
+ * A camera's export requests go one at a time, each preceded by a durable intent record
+ * naming the newest acceptance time this process knows for the camera. So after a crash,
+ * the exports a camera received are ordered like its intent records, and each record's
+ * export is the one accepted between its bound and the next record's: found in the export
+ * list, it is used, never requested a second time. */
+
+static uint64_t
+gate_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static struct cam_gate *
+gate_of(struct capture_ctx *ctx, const char *id)
+{
+    if (2 * (ctx->ngates + 1) > ctx->gates_cap) {
+        size_t cap = ctx->gates_cap ? 2 * ctx->gates_cap : 64;
+        struct cam_gate *t = xcalloc(cap, sizeof(*t));
+        for (size_t i = 0; i < ctx->gates_cap; i++) {
+            if (!ctx->gates[i].id[0])
+                continue;
+            size_t k = gate_hash(ctx->gates[i].id) & (cap - 1);
+            while (t[k].id[0])
+                k = (k + 1) & (cap - 1);
+            t[k] = ctx->gates[i];
+        }
+        free(ctx->gates);
+        ctx->gates = t;
+        ctx->gates_cap = cap;
+    }
+    size_t k = gate_hash(id) & (ctx->gates_cap - 1);
+    while (ctx->gates[k].id[0] && strcmp(ctx->gates[k].id, id) != 0)
+        k = (k + 1) & (ctx->gates_cap - 1);
+    if (!ctx->gates[k].id[0]) {
+        snprintf(ctx->gates[k].id, sizeof(ctx->gates[k].id), "%s", id);
+        ctx->ngates++;
+    }
+    return &ctx->gates[k];
+}
+
+static void
+gate_fire(void *arg)
+{
+    struct capture *cap = arg;
+    cap->gate_cont(cap);
+}
+
+/* Runs cont once cap holds its camera's gate (at once when it is free). */
+static void
+gate_acquire(struct capture *cap, void (*cont)(struct capture *))
+{
+    struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
+    cap->gate_cont = cont;
+    if (cap->gate_held) {
+        cont(cap);
+        return;
+    }
+    if (!g->busy) {
+        g->busy = true;
+        cap->gate_held = true;
+        cont(cap);
+        return;
+    }
+    cap->state = CS_GATE;
+    cap->gate_waiting = true;
+    cap->gate_next = NULL;
+    if (g->tail)
+        g->tail->gate_next = cap;
+    else
+        g->head = cap;
+    g->tail = cap;
+}
+
+/* Lets the camera's next export request go (records accepted_ms, 0 when none). */
+static void
+gate_release(struct capture *cap, int64_t accepted_ms)
+{
+    struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
+    if (accepted_ms > g->last_accepted)
+        g->last_accepted = accepted_ms;
+    if (cap->gate_waiting) { /* abandoned while queued */
+        struct capture **pp = &g->head, *prev = NULL;
+        while (*pp && *pp != cap) {
+            prev = *pp;
+            pp = &(*pp)->gate_next;
+        }
+        if (*pp) {
+            *pp = cap->gate_next;
+            if (g->tail == cap)
+                g->tail = prev;
+        }
+        cap->gate_waiting = false;
+        return;
+    }
+    if (!cap->gate_held)
+        return;
+    cap->gate_held = false;
+    struct capture *next = g->head;
+    if (!next) {
+        g->busy = false;
+        return;
+    }
+    g->head = next->gate_next;
+    if (!g->head)
+        g->tail = NULL;
+    next->gate_waiting = false;
+    next->gate_held = true;
+    loop_timer_set(next->ctx->loop, &next->timer, 0, gate_fire, next);
 }
 
 static void
@@ -65,15 +215,15 @@ remember_export(struct capture_ctx *ctx, const char *id)
 }
 
 static bool
-known_export(const void *arg, const char *id)
+known_export(const struct capture_ctx *ctx, const char *id)
 {
-    const struct capture_ctx *ctx = arg;
     for (size_t i = 0; i < ctx->known_cap; i++)
         if (ctx->known_exports[i] && strcmp(ctx->known_exports[i], id) == 0)
             return true;
     return false;
 }
 
+static void journal_settle(struct capture *cap);
 /* ---- ending ---- */
 
 static void
@@ -83,6 +233,9 @@ finish(struct capture *cap, enum capture_outcome outcome)
     cap->state = CS_DONE;
     cap->outcome = outcome;
     cap->elapsed_ms = time_mono_ms() - cap->started_mono;
+    if (outcome == CAPTURE_FAILED)
+        journal_settle(cap);
+    gate_release(cap, 0);
     time_format_iso(cap->slot_ms, slot, sizeof(slot));
     metrics_capture(cap->device_id,
                     outcome == CAPTURE_STORED           ? METRICS_STORED
@@ -123,20 +276,27 @@ fail(struct capture *cap, const char *fmt, ...)
     finish(cap, CAPTURE_FAILED);
 }
 
-/* ---- the export journal: accepted exports not yet stored, durable in the sink ---- */
+/* ---- the export journal, durable in the sink under EXPORTS_ROOT<device>/ ----
+ *   <slot>.pending-<after>-<seq>  written before an export request (see the gate above);
+ *   <slot>.<export id>            an accepted export kept for a later attempt to resume.
+ * Both are removed once the slot is stored or its export ended for good. */
 
 struct journal_write {
     struct sink_object obj;
     char *path;
+    struct capture *cap; /* to continue once written, or NULL */
+    void (*then)(struct capture *cap, bool ok, const char *detail);
 };
 
 static void
 journal_done(void *arg, enum sink_status st, const char *detail)
 {
     struct journal_write *j = arg;
-    if (st == SINK_ERROR)
+    if (st == SINK_ERROR && !j->then)
         log_warn("could not update the export journal at %s: %s", j->path,
                  detail ? detail : "unknown error");
+    if (j->then)
+        j->then(j->cap, st != SINK_ERROR, detail);
     free(j->path);
     free(j);
 }
@@ -148,36 +308,170 @@ journal_path(const struct capture *cap)
                      cap->export_id);
 }
 
-/* Records that cap's export was accepted, so a crash before it is stored costs no second
- * export: catch-up resumes it. */
+static char *
+intent_path(const struct capture *cap)
+{
+    return xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, cap->device_id,
+                     (long long)cap->slot_ms, (long long)cap->intent_after,
+                     (unsigned long long)cap->intent_seq);
+}
+
+int
+capture_intent_parse(const char *rest, int64_t *after, uint64_t *seq)
+{
+    char *end;
+    if (!str_starts_with(rest, "pending-"))
+        return -1;
+    long long a = strtoll(rest + 8, &end, 10);
+    if (end == rest + 8 || *end != '-' || a < 0)
+        return -1;
+    const char *q = end + 1;
+    unsigned long long n = strtoull(q, &end, 10);
+    if (end == q || *end)
+        return -1;
+    *after = a;
+    *seq = n;
+    return 0;
+}
+
 static void
-journal_add(struct capture *cap)
+journal_put(struct capture *cap, char *path,
+            void (*then)(struct capture *cap, bool ok, const char *detail))
 {
     struct sink *sink = cap->ctx->sink;
-    if (!sink->ops->list || cap->journaled)
-        return;
     struct journal_write *j = xcalloc(1, sizeof(*j));
     static const char empty[] = "{}\n";
-    j->path = journal_path(cap);
+    j->path = path;
+    j->cap = then ? cap : NULL;
+    j->then = then;
     j->obj.data = (const unsigned char *)empty;
     j->obj.len = sizeof(empty) - 1;
     md5_digest(j->obj.data, j->obj.len, j->obj.md5);
     j->obj.content_type = "application/json";
     j->obj.plain = true;
-    cap->journaled = true;
     sink->ops->put(sink, j->path, &j->obj, journal_done, j);
 }
 
+/* Records that cap's export was accepted, so a later attempt resumes it instead of
+ * exporting again. */
+static void
+journal_add(struct capture *cap)
+{
+    if (!cap->ctx->sink->ops->list || cap->journaled)
+        return;
+    cap->journaled = true;
+    journal_put(cap, journal_path(cap), NULL);
+}
+
+static void
+sink_unlink(struct sink *sink, char *path)
+{
+    struct journal_write *j = xcalloc(1, sizeof(*j));
+    j->path = path;
+    sink->ops->remove(sink, j->path, journal_done, j);
+}
+
+static void
+journal_unlink(struct capture *cap, char *path)
+{
+    sink_unlink(cap->ctx->sink, path);
+}
+
+/* Removes the oldest records while they are finished: each bounds the export of the one
+ * before it, so none goes while an older one remains. */
+static void
+records_flush(struct capture_ctx *ctx, struct cam_gate *g)
+{
+    size_t k = 0;
+    while (k < g->nrecs && g->recs[k].done) {
+        sink_unlink(ctx->sink, xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, g->id,
+                                         (long long)g->recs[k].slot_ms, (long long)g->recs[k].after,
+                                         (unsigned long long)g->recs[k].seq));
+        k++;
+    }
+    memmove(g->recs, g->recs + k, (g->nrecs - k) * sizeof(*g->recs));
+    g->nrecs -= k;
+}
+
+static struct intent_rec *
+record_find(struct cam_gate *g, int64_t slot_ms, int64_t after, uint64_t seq)
+{
+    for (size_t i = 0; i < g->nrecs; i++)
+        if (g->recs[i].seq == seq && g->recs[i].after == after && g->recs[i].slot_ms == slot_ms)
+            return &g->recs[i];
+    return NULL;
+}
+
+void
+capture_record_done(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms, int64_t after,
+                    uint64_t seq)
+{
+    struct cam_gate *g = gate_of(ctx, device_id);
+    struct intent_rec *r = record_find(g, slot_ms, after, seq);
+    if (r) {
+        r->done = true;
+        records_flush(ctx, g);
+    }
+}
+
+void
+capture_adopt_record(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms, int64_t after,
+                     uint64_t seq)
+{
+    struct cam_gate *g = gate_of(ctx, device_id);
+    if (record_find(g, slot_ms, after, seq))
+        return;
+    if (g->nrecs == g->caprecs) {
+        g->caprecs = g->caprecs ? 2 * g->caprecs : 8;
+        g->recs = xrealloc(g->recs, g->caprecs * sizeof(*g->recs));
+    }
+    size_t i = g->nrecs; /* keep the order: (after, seq) */
+    while (i > 0 && (g->recs[i - 1].after > after ||
+                     (g->recs[i - 1].after == after && g->recs[i - 1].seq > seq))) {
+        g->recs[i] = g->recs[i - 1];
+        i--;
+    }
+    g->recs[i] = (struct intent_rec){seq, after, slot_ms, false};
+    g->nrecs++;
+}
+
+/* Marks cap's intent record finished. */
+static void
+intent_done(struct capture *cap)
+{
+    capture_record_done(cap->ctx, cap->device_id, cap->slot_ms, cap->intent_after, cap->intent_seq);
+}
+
+/* Removes cap's records: its slot is stored, or its export ended for good. */
 static void
 journal_remove(struct capture *cap)
 {
-    struct sink *sink = cap->ctx->sink;
-    if (!cap->journaled || !sink->ops->remove)
+    if (!cap->ctx->sink->ops->remove)
         return;
-    struct journal_write *j = xcalloc(1, sizeof(*j));
-    j->path = journal_path(cap);
-    cap->journaled = false;
-    sink->ops->remove(sink, j->path, journal_done, j);
+    if (cap->journaled)
+        journal_unlink(cap, journal_path(cap));
+    if (cap->intent)
+        intent_done(cap);
+    cap->journaled = cap->intent = cap->intent_own = false;
+}
+
+/* A capture ends without storing: an accepted export stays resumable by its id; an
+ * intent without an export is dropped. */
+static void
+journal_settle(struct capture *cap)
+{
+    if (!cap->intent)
+        return;
+    if (!cap->export_id[0] && cap->post_unknown) {
+        /* The request may have been accepted: the record stays, so a later attempt looks
+         * for its export instead of paying for a second one. */
+        cap->intent = false;
+        return;
+    }
+    if (cap->export_id[0])
+        journal_add(cap);
+    cap->journaled = false; /* keep the export record */
+    journal_remove(cap);
 }
 
 /* ---- store ---- */
@@ -313,6 +607,7 @@ download(struct capture *cap)
 /* ---- poll ---- */
 
 static void poll_export(struct capture *cap);
+static void resume_abandon(struct capture *cap, const char *why);
 
 static void
 poll_fire(void *arg)
@@ -325,6 +620,16 @@ static void
 poll_later(struct capture *cap)
 {
     int64_t now = time_mono_ms();
+    if (now >= cap->poll_deadline_mono && cap->resume_id[0]) {
+        /* An earlier attempt waited for it too: it is stuck. Its image is not used even if
+         * it completes later (and is charged). */
+        char why[96];
+        snprintf(why, sizeof(why), "it has not completed again within %llds (last status: %s)",
+                 (long long)(cap->ctx->cfg->export_timeout_ms / 1000),
+                 cap->last_status[0] ? cap->last_status : "unknown");
+        resume_abandon(cap, why);
+        return;
+    }
     if (now >= cap->poll_deadline_mono) {
         fail(cap,
              "export %s did not complete within %llds (last status: %s); it may still "
@@ -351,7 +656,6 @@ poll_later(struct capture *cap)
 }
 
 static void export_post(struct capture *cap);
-static void resume_abandon(struct capture *cap, const char *why);
 
 /* Acts on the export's status: download when completed, fail on terminal states, keep
  * polling on the rest (including values the spec does not list). */
@@ -450,7 +754,6 @@ track_export(struct capture *cap, const char *export_id)
 {
     snprintf(cap->export_id, sizeof(cap->export_id), "%s", export_id);
     remember_export(cap->ctx, export_id);
-    journal_add(cap);
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
     /* No export has been ready sooner than the quickest seen so far: the first look comes
@@ -465,6 +768,8 @@ track_export(struct capture *cap, const char *export_id)
 /* ---- export ---- */
 
 static void lookup(struct capture *cap);
+static void request_export(struct capture *cap);
+static void write_intent(struct capture *cap);
 
 static void
 lookup_fire(void *arg)
@@ -472,30 +777,46 @@ lookup_fire(void *arg)
     lookup(arg);
 }
 
-int
-capture_find_export(const json_t *list, int64_t sent_ms, int64_t answer_ms, int64_t slot_ms,
-                    bool (*known)(const void *arg, const char *id), const void *arg,
-                    struct soracom_export *out)
+/* Uses ex, found in the export list, as this slot's export. */
+static void
+adopt_export(struct capture *cap, const struct soracom_export *ex)
 {
-    size_t i;
-    const json_t *item;
-    if (!json_is_array(list))
-        return -1;
-    json_array_foreach(list, i, item)
-    {
-        struct soracom_export ex;
-        char err[128];
-        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 ||
-            (known && known(arg, ex.export_id)))
-            continue;
-        bool in_window = ex.requested_time >= sent_ms - LOOKUP_WINDOW_MS &&
-                         ex.requested_time <= answer_ms + LOOKUP_WINDOW_MS;
-        if (in_window || ex.requested_time == slot_ms) {
-            *out = ex;
-            return 0;
-        }
-    }
-    return -1;
+    snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex->export_id);
+    remember_export(cap->ctx, ex->export_id);
+    if (cap->resolve)
+        snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", ex->export_id);
+    cap->resolve = false;
+    cap->post_unknown = false;
+    gate_release(cap, ex->requested_time);
+    cap->poll_started_mono = time_mono_ms();
+    cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
+    cap->poll_interval_ms = DEFAULT_POLL_MS;
+    on_export_status(cap, ex);
+}
+
+/* Whether ex may be the export of cap's request: accepted after the intent's bound (and
+ * before the next record's when resolving), or, without an intent record, near our POST. */
+static bool
+lookup_candidate(const struct capture *cap, const struct soracom_export *ex)
+{
+    if (known_export(cap->ctx, ex->export_id))
+        return false;
+    if (cap->intent)
+        return ex->requested_time > cap->intent_after &&
+               (!cap->resolve || ex->requested_time <= cap->resolve_before);
+    return (ex->requested_time >= cap->post_sent_ms - LOOKUP_WINDOW_MS &&
+            ex->requested_time <= cap->post_answer_ms + LOOKUP_WINDOW_MS) ||
+           ex->requested_time == cap->slot_ms;
+}
+
+static void
+lookup_reset(struct capture *cap)
+{
+    json_decref(cap->candidate);
+    cap->candidate = NULL;
+    cap->ncandidates = 0;
+    cap->next_key[0] = '\0';
+    cap->pages = 0;
 }
 
 static void
@@ -503,49 +824,105 @@ looked_up(struct soracom_call *call, void *arg)
 {
     struct capture *cap = arg;
     if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
+        lookup_reset(cap);
         fail(cap,
              "export request for this slot had an unknown outcome and the export list could "
              "not be read (%s); not sending it again, to avoid a second charge",
              call->error[0] ? call->error : "not a list");
         return;
     }
-    struct soracom_export ex;
-    if (capture_find_export(call->json, cap->post_sent_ms, cap->post_answer_ms, cap->slot_ms,
-                            known_export, cap->ctx, &ex) == 0) {
-        log_warn("device=%s: found export %s accepted despite the failed answer; using it "
-                 "(no second export)",
-                 cap->device_id, ex.export_id);
-        snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex.export_id);
-        remember_export(cap->ctx, ex.export_id);
-        journal_add(cap);
-        cap->poll_started_mono = time_mono_ms();
-        cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
-        cap->poll_interval_ms = DEFAULT_POLL_MS;
-        on_export_status(cap, &ex);
+    size_t i;
+    json_t *item;
+    bool older_seen = false; /* the page reached exports older than any candidate */
+    json_array_foreach(call->json, i, item)
+    {
+        struct soracom_export ex;
+        char err[128];
+        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0)
+            continue;
+        if (cap->intent && ex.requested_time <= cap->intent_after)
+            older_seen = true;
+        if (!lookup_candidate(cap, &ex))
+            continue;
+        if (cap->ncandidates++ == 0)
+            cap->candidate = json_incref(item);
+    }
+    /* Newest first: read on while the answer may hold older candidates. */
+    if (cap->intent && !older_seen && call->next_key[0] && cap->pages < MAX_LIST_PAGES) {
+        snprintf(cap->next_key, sizeof(cap->next_key), "%s", call->next_key);
+        lookup(cap);
         return;
     }
-    if (cap->lookups < MAX_LOOKUPS) {
+    if (cap->ncandidates == 1) {
+        struct soracom_export ex;
+        char err[128];
+        json_t *found = cap->candidate;
+        cap->candidate = NULL;
+        lookup_reset(cap);
+        if (soracom_export_parse(found, &ex, err, sizeof(err)) == 0) {
+            if (cap->resolve)
+                log_info("device=%s: export %s was accepted for this slot before a restart; "
+                         "using it (no second export)",
+                         cap->device_id, ex.export_id);
+            else
+                log_warn("device=%s: found export %s accepted despite the failed answer; using "
+                         "it (no second export)",
+                         cap->device_id, ex.export_id);
+            adopt_export(cap, &ex);
+        }
+        json_decref(found);
+        return;
+    }
+    size_t n = cap->ncandidates;
+    lookup_reset(cap);
+    if (n > 1) {
+        log_warn("device=%s: ambiguous: %zu exports of this camera could be this slot's (was "
+                 "it exported by something else too?); exporting again, which may be charged "
+                 "twice",
+                 cap->device_id, n);
+    } else if (cap->resolve) {
+        log_info("device=%s: the export request sent for this slot before a restart was not "
+                 "accepted; exporting it now",
+                 cap->device_id);
+    } else if (cap->lookups < MAX_LOOKUPS) {
         loop_timer_set(cap->ctx->loop, &cap->timer, 2000, lookup_fire, cap);
+        return;
+    }
+    cap->post_unknown = false; /* concluded: not accepted (or, logged, not knowable) */
+    if (cap->resolve) {
+        cap->resolve = false;
+        write_intent(cap); /* holding the gate: a new intent replaces the old record */
         return;
     }
     if (cap->export_posts >= MAX_EXPORT_POSTS) {
         fail(cap, "export requests were not accepted after %d attempts", cap->export_posts);
         return;
     }
-    log_warn("device=%s: the export request was not accepted (none in the export list); "
-             "sending it again",
-             cap->device_id);
+    if (n == 0)
+        log_warn("device=%s: the export request was not accepted (none in the export list); "
+                 "sending it again",
+                 cap->device_id);
     export_post(cap);
 }
 
 static void
 lookup(struct capture *cap)
 {
-    char path[256];
+    char path[600];
     cap->state = CS_LOOKUP;
-    cap->lookups++;
-    snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=20&sort=desc",
-             cap->device_id);
+    if (!cap->next_key[0]) {
+        cap->lookups++;
+        lookup_reset(cap);
+    }
+    cap->pages++;
+    int n = snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
+                     cap->device_id, cap->intent ? 100 : 20);
+    if (cap->next_key[0]) {
+        char *key = url_encode(cap->next_key, "");
+        snprintf(path + n, sizeof(path) - (size_t)n, "&last_evaluated_key=%s", key);
+        free(key);
+        cap->next_key[0] = '\0';
+    }
     soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up, cap);
 }
 
@@ -560,19 +937,24 @@ exported(struct soracom_call *call, void *arg)
     if (call->outcome == SORACOM_AMBIGUOUS ||
         (call->outcome == SORACOM_OK && call->status == 200 &&
          soracom_export_parse(call->json, &ex, err, sizeof(err)) < 0)) {
+        struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
+        g->unknown_end = time_now_ms(); /* the next request's bound must be past its fate */
         log_warn("device=%s: export request outcome unknown (%s); searching the export list "
                  "before any new request",
                  cap->device_id, call->outcome == SORACOM_AMBIGUOUS ? call->error : err);
         cap->lookups = 0;
+        lookup_reset(cap);
         lookup(cap);
         return;
     }
+    cap->post_unknown = false; /* a definite answer: accepted, or refused */
     if (call->outcome == SORACOM_FAILED) {
         fail(cap, "%s", call->error);
         return;
     }
     switch (call->status) {
     case 200:
+        gate_release(cap, ex.requested_time);
         track_export(cap, ex.export_id);
         return;
     case 400:
@@ -604,9 +986,84 @@ export_post(struct capture *cap)
     char path[160], body[64];
     cap->state = CS_EXPORT;
     cap->export_posts++;
+    cap->post_unknown = true;
     snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports", cap->device_id);
     snprintf(body, sizeof(body), "{\"time\":%lld}", (long long)cap->slot_ms);
     soracom_call_start(cap->ctx->sc, &cap->call, "export", "POST", path, body, exported, cap);
+}
+
+static void
+intent_written(struct capture *cap, bool ok, const char *detail)
+{
+    if (!ok) {
+        fail(cap,
+             "could not write the export journal (%s), so nothing was exported (a crash could "
+             "otherwise cost a second export)",
+             detail ? detail : "unknown error");
+        return;
+    }
+    cap->intent = true;
+    cap->intent_own = true;
+    capture_adopt_record(cap->ctx, cap->device_id, cap->slot_ms, cap->intent_after,
+                         cap->intent_seq);
+    export_post(cap);
+}
+
+static void
+intent_retry(void *arg)
+{
+    write_intent(arg);
+}
+
+/* Holding the camera's gate: records the intent durably, then sends the export request. */
+static void
+write_intent(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    if (!ctx->sink->ops->list || !ctx->sink->ops->remove) { /* a sink without a journal */
+        export_post(cap);
+        return;
+    }
+    if (cap->intent) { /* an older record of this slot: superseded by the new one */
+        cap->journaled = false;
+        journal_remove(cap);
+    }
+    struct cam_gate *g = gate_of(ctx, cap->device_id);
+    cap->state = CS_INTENT;
+    cap->intent_after = g->last_accepted > process_start_ms ? g->last_accepted : process_start_ms;
+    if (g->unknown_end) {
+        /* An earlier request's fate is unknown: SORACOM accepted it, if at all, before it
+         * ended (give or take UNKNOWN_MARGIN_MS of clock difference). This request goes
+         * later, so that one's export can never fall into this record's bound. */
+        int64_t wait = g->unknown_end + 2 * UNKNOWN_MARGIN_MS - time_now_ms();
+        if (wait > 0) {
+            cap->state = CS_GATE;
+            loop_timer_set(ctx->loop, &cap->timer, wait, intent_retry, cap);
+            return;
+        }
+        if (g->unknown_end + UNKNOWN_MARGIN_MS > cap->intent_after)
+            cap->intent_after = g->unknown_end + UNKNOWN_MARGIN_MS;
+    }
+    cap->intent_seq = ++ctx->intent_seq;
+    journal_put(cap, intent_path(cap), intent_written);
+}
+
+/* Exports the slot: one request per camera at a time, each after its intent record. */
+static void
+request_export(struct capture *cap)
+{
+    gate_acquire(cap, write_intent);
+}
+
+/* Holding the gate: looks for the export an earlier process's intent record stands for. */
+static void
+resolve_intent(struct capture *cap)
+{
+    cap->intent = true; /* the earlier record is this capture's now */
+    cap->post_unknown = true;
+    cap->lookups = 0;
+    lookup_reset(cap);
+    lookup(cap);
 }
 
 /* ---- resuming an earlier process's export ---- */
@@ -620,7 +1077,7 @@ resume_abandon(struct capture *cap, const char *why)
     journal_remove(cap);
     cap->resume_id[0] = '\0';
     cap->export_id[0] = '\0';
-    export_post(cap);
+    request_export(cap);
 }
 
 static void
@@ -644,6 +1101,15 @@ capture_resume(struct capture *cap, const char *export_id)
     snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", export_id);
 }
 
+void
+capture_resume_intent(struct capture *cap, int64_t after, uint64_t seq, int64_t before)
+{
+    cap->resolve = true;
+    cap->intent_after = after;
+    cap->intent_seq = seq;
+    cap->resolve_before = before;
+}
+
 /* ---- check ---- */
 
 static void
@@ -651,7 +1117,7 @@ budget_decided(void *arg, bool allowed)
 {
     struct capture *cap = arg;
     if (allowed) {
-        export_post(cap);
+        gate_acquire(cap, cap->resolve ? resolve_intent : write_intent);
         return;
     }
     cap->budget_paused = true;
@@ -670,13 +1136,17 @@ checked(void *arg, enum sink_status st, const char *detail)
             journal_remove(cap);
             cap->export_id[0] = '\0';
         }
+        if (cap->resolve) { /* stored by a process that died before clearing the record */
+            cap->intent = true;
+            journal_remove(cap);
+        }
         finish(cap, CAPTURE_ALREADY_STORED);
     } else if (st == SINK_ABSENT && cap->resume_id[0]) {
         resume_export(cap);
     } else if (st == SINK_ABSENT && cap->ctx->budget) {
         budget_check(cap->ctx->budget, cap->device_id, budget_decided, cap);
     } else if (st == SINK_ABSENT) {
-        export_post(cap);
+        gate_acquire(cap, cap->resolve ? resolve_intent : write_intent);
     } else {
         fail(cap, "cannot tell whether the slot is stored, so nothing was exported: %s",
              detail ? detail : "unknown error");
@@ -738,6 +1208,9 @@ capture_cancel(struct capture *cap)
     loop_timer_cancel(cap->ctx->loop, &cap->timer);
     soracom_call_cancel(&cap->call);
     http_cancel(&cap->dl);
+    gate_release(cap, 0);
+    json_decref(cap->candidate);
+    cap->candidate = NULL;
 }
 
 void

@@ -11,6 +11,7 @@
 #include "soracom.h"
 
 struct budget;
+struct cam_gate;
 struct config;
 
 /* What every capture of a process shares. */
@@ -24,6 +25,10 @@ struct capture_ctx {
     size_t known_cap;          /* ring size */
     size_t known_next;         /* next ring slot to overwrite */
     int64_t fastest_export_ms; /* quickest export seen (acceptance to completed), or 0 */
+    struct cam_gate *gates;    /* per camera: one export request at a time (hash table) */
+    size_t gates_cap;          /* table size (a power of two) */
+    size_t ngates;             /* entries used */
+    uint64_t intent_seq;       /* orders this process's intent records */
 };
 
 enum capture_outcome {
@@ -35,6 +40,8 @@ enum capture_outcome {
 enum capture_state {
     CS_IDLE,
     CS_CHECK,    /* asking the sink whether the slot is stored */
+    CS_GATE,     /* waiting for the camera's earlier export request to be answered */
+    CS_INTENT,   /* writing the intent record before the export request */
     CS_EXPORT,   /* POST export */
     CS_LOOKUP,   /* after an ambiguous POST: looking for the accepted export */
     CS_POLL,     /* waiting for the export to complete */
@@ -54,17 +61,24 @@ struct capture {
 
     /* Results. */
     enum capture_outcome outcome;
-    char reason[768];    /* why it failed, for logs and reports */
-    char path[1100];     /* object path in the sink */
-    char export_id[128]; /* SORACOM export id, or "" */
-    char resume_id[128]; /* export accepted by an earlier process, or "" */
-    bool journaled;      /* an EXPORTS_ROOT record exists for this capture */
-    size_t bytes;        /* image size */
-    int width, height;   /* image dimensions */
-    int64_t elapsed_ms;  /* from start to done */
-    int export_posts;    /* export requests sent (billing-relevant) */
-    bool no_footage;     /* SORACOM had no image for the moment (failed / time rejected) */
-    bool budget_paused;  /* not exported: the camera's export budget reserve was reached */
+    char reason[768];       /* why it failed, for logs and reports */
+    char path[1100];        /* object path in the sink */
+    char export_id[128];    /* SORACOM export id, or "" */
+    char resume_id[128];    /* export accepted by an earlier process, or "" */
+    bool journaled;         /* an EXPORTS_ROOT <slot>.<export id> record exists for it */
+    bool intent;            /* an EXPORTS_ROOT intent record exists for it (intent_* below) */
+    int64_t intent_after;   /* the intent record: exports accepted after this (SORACOM ms) */
+    uint64_t intent_seq;    /* ... and its order among records with the same intent_after */
+    int64_t resolve_before; /* resuming an intent: its export was accepted at or before this */
+    bool resolve;           /* resuming an earlier process's intent record */
+    bool intent_own;        /* this process wrote the intent record */
+    bool post_unknown;      /* an export request's fate is not known yet */
+    size_t bytes;           /* image size */
+    int width, height;      /* image dimensions */
+    int64_t elapsed_ms;     /* from start to done */
+    int export_posts;       /* export requests sent (billing-relevant) */
+    bool no_footage;        /* SORACOM had no image for the moment (failed / time rejected) */
+    bool budget_paused;     /* not exported: the camera's export budget reserve was reached */
 
     /* Private. */
     enum capture_state state;
@@ -78,6 +92,14 @@ struct capture {
     int64_t post_sent_ms, post_answer_ms;
     char *url;
     int64_t url_expiry_ms;
+    bool gate_held;                         /* this capture holds its camera's export gate */
+    bool gate_waiting;                      /* queued on it */
+    struct capture *gate_next;              /* next in the gate's queue */
+    void (*gate_cont)(struct capture *cap); /* what to do once the gate is held */
+    char next_key[256];                     /* export list paging while looking up */
+    int pages;                              /* pages read in this lookup */
+    json_t *candidate;                      /* the first possible export found by a lookup */
+    size_t ncandidates;                     /* how many were found */
     struct soracom_call call;
     struct http_req dl;
     struct timer timer;
@@ -100,16 +122,24 @@ void capture_start(struct capture_ctx *ctx, struct capture *cap, const char *dev
 /* Makes a just-started capture pick up export_id, accepted earlier for the same slot by a
  * process that did not live to store it, instead of exporting again. */
 void capture_resume(struct capture *cap, const char *export_id);
+/* Makes a just-started capture resolve an intent record of an earlier process (written
+ * before an export request whose answer was never recorded): the export of this camera
+ * accepted in (after, before] is this slot's, and is used instead of exporting again. */
+void capture_resume_intent(struct capture *cap, int64_t after, uint64_t seq, int64_t before);
+/* Wall clock when this process began capturing: intent records older than it are resolved
+ * with an upper bound of this time. */
+int64_t capture_process_start_ms(void);
+/* Intent records are removed oldest first, each once finished (its slot stored or its
+ * export settled). adopt adds one found in the sink (a no-op when known); done marks one
+ * finished and removes what can go. */
+void capture_adopt_record(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms,
+                          int64_t after, uint64_t seq);
+void capture_record_done(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms,
+                         int64_t after, uint64_t seq);
+/* Splits an intent record name's rest "pending-<after>-<seq>"; returns 0 or -1. */
+int capture_intent_parse(const char *rest, int64_t *after, uint64_t *seq);
 /* Abandons a capture in flight; done is not called. */
 void capture_cancel(struct capture *cap);
-/* Searches an export list (a listSoraCamDeviceImageExportsForDevice answer) for the export a
- * POST sent at sent_ms and answered at answer_ms (UTC ms) may have created: the first valid
- * entry requested within a few seconds of that exchange, or for slot_ms itself, whose id
- * known(arg, id) (may be NULL) does not claim. Returns 0 with *out (pointing into list), or
- * -1 when none matches. */
-int capture_find_export(const json_t *list, int64_t sent_ms, int64_t answer_ms, int64_t slot_ms,
-                        bool (*known)(const void *arg, const char *id), const void *arg,
-                        struct soracom_export *out);
 /* Frees what a finished capture holds. */
 void capture_clear(struct capture *cap);
 

@@ -40,10 +40,14 @@ struct since {
     int64_t ms;
 };
 
-/* An export accepted for a slot but not stored (from the journal). */
+/* A journal record of a slot not stored: an accepted export, or an intent (an export
+ * request whose answer was never recorded) with the bounds its export must lie in. */
 struct pending_export {
     int64_t slot_ms;
-    char id[128];
+    char id[128]; /* the record name after "<slot>.": an export id or "pending-..." */
+    bool intent;
+    int64_t after, before;
+    uint64_t seq;
 };
 
 /* A slot's marker count. */
@@ -64,6 +68,8 @@ struct cam_plan {
     size_t nmarkers;
     struct pending_export *pending; /* journal entries, sorted by slot */
     size_t npending;
+    struct pending_export *intents; /* every intent record, oldest first (for removal) */
+    size_t nintents;
     int64_t *gslots;   /* the group being checked */
     char **gpaths;     /* their paths */
     size_t gn;         /* entries */
@@ -147,6 +153,7 @@ plan_free(struct plan *p)
         group_free(&p->workers[i]);
         free(p->workers[i].markers);
         free(p->workers[i].pending);
+        free(p->workers[i].intents);
     }
     for (size_t i = 0; i < p->ntargets; i++) {
         free((char *)p->targets[i].device);
@@ -268,13 +275,14 @@ record_removed(void *arg, enum sink_status st, const char *detail)
     free(path);
 }
 
-/* Deletes a journal record of an export whose slot is stored. */
+/* Deletes a journal record that is no longer needed (its slot is stored, or a newer record
+ * of the slot supersedes it). */
 static void
-remove_record(struct catchup *cu, const char *device, int64_t slot, const char *export_id)
+remove_record(struct catchup *cu, const char *device, int64_t slot, const char *rest)
 {
     if (!cu->sink->ops->remove)
         return;
-    char *path = xasprintf("%s%s/%lld.%s", EXPORTS_ROOT, device, (long long)slot, export_id);
+    char *path = xasprintf("%s%s/%lld.%s", EXPORTS_ROOT, device, (long long)slot, rest);
     cu->sink->ops->remove(cu->sink, path, record_removed, path);
 }
 static void worker_next(struct cam_plan *w);
@@ -287,25 +295,32 @@ cmp_pending(const void *a, const void *b)
     return x->slot_ms < y->slot_ms ? -1 : x->slot_ms > y->slot_ms;
 }
 
-static const char *
+static const struct pending_export *
 pending_export(const struct cam_plan *w, int64_t slot)
 {
     struct pending_export key = {.slot_ms = slot};
-    const struct pending_export *e =
-        w->npending ? bsearch(&key, w->pending, w->npending, sizeof(key), cmp_pending) : NULL;
-    return e ? e->id : NULL;
+    return w->npending ? bsearch(&key, w->pending, w->npending, sizeof(key), cmp_pending) : NULL;
 }
 
 static void
-add_target(struct plan *p, const struct camera *cam, int64_t slot, const char *export_id)
+add_target(struct plan *p, const struct camera *cam, int64_t slot, const struct pending_export *e)
 {
     if (p->ntargets == p->targets_cap) {
         p->targets_cap = p->targets_cap ? 2 * p->targets_cap : 64;
         p->targets = xrealloc(p->targets, p->targets_cap * sizeof(*p->targets));
     }
-    p->targets[p->ntargets++] =
-        (struct runner_target){xstrdup(cam->id), cam->name[0] ? xstrdup(cam->name) : NULL, slot,
-                               export_id ? xstrdup(export_id) : NULL};
+    struct runner_target *t = &p->targets[p->ntargets++];
+    memset(t, 0, sizeof(*t));
+    t->device = xstrdup(cam->id);
+    t->name = cam->name[0] ? xstrdup(cam->name) : NULL;
+    t->slot_ms = slot;
+    t->export_id = e && !e->intent ? xstrdup(e->id) : NULL;
+    if (e && e->intent) {
+        t->intent = true;
+        t->intent_after = e->after;
+        t->intent_before = e->before;
+        t->intent_seq = e->seq;
+    }
 }
 
 static void
@@ -331,9 +346,14 @@ group_listed(void *arg, enum sink_status st, const char *detail, char *const *na
         p->stats.slots++;
         if (n && bsearch(&w->gpaths[i], sorted, n, sizeof(char *), cmp_str)) {
             p->stats.stored++;
-            const char *stale = pending_export(w, slot);
-            if (stale) /* stored by a process that died before clearing its journal record */
-                remove_record(cu, w->cam.id, slot, stale);
+            const struct pending_export *stale = pending_export(w, slot);
+            if (stale && !stale->intent) /* stored by a process that died before clearing
+                                            its journal record */
+                remove_record(cu, w->cam.id, slot, stale->id);
+            for (size_t k = 0; k < w->nintents; k++)
+                if (w->intents[k].slot_ms == slot)
+                    capture_record_done(runner_capture_ctx(cu->runner), w->cam.id, slot,
+                                        w->intents[k].after, w->intents[k].seq);
         } else if (runner_in_flight(cu->runner, w->cam.id, slot)) {
             p->stats.busy++;
             w->contiguous = false;
@@ -369,6 +389,9 @@ worker_next(struct cam_plan *w)
         free(w->markers);
         w->markers = NULL;
         w->nmarkers = 0;
+        free(w->intents);
+        w->intents = NULL;
+        w->nintents = 0;
         free(w->pending);
         w->pending = NULL;
         w->npending = 0;
@@ -425,7 +448,31 @@ record_name(const char *name, size_t plen, int64_t *slot)
     return end + 1;
 }
 
-/* Reads the export journal of w's camera: EXPORTS_ROOT<device>/<slot ms>.<export id>. */
+static int
+cmp_intent_order(const void *a, const void *b)
+{
+    const struct pending_export *x = a, *y = b;
+    if (x->intent != y->intent)
+        return x->intent ? -1 : 1;
+    if (x->after != y->after)
+        return x->after < y->after ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Whether x should be kept over y, two records of one slot: an accepted export first,
+ * then the latest intent. */
+static bool
+record_better(const struct pending_export *x, const struct pending_export *y)
+{
+    if (x->intent != y->intent)
+        return !x->intent;
+    return cmp_intent_order(x, y) > 0;
+}
+
+/* Reads the export journal of w's camera (see capture.c): EXPORTS_ROOT<device>/<slot ms>.
+ * <export id> and <slot ms>.pending-<after>-<seq>. Each intent's export is the one
+ * accepted after its bound and at or before the next intent's (or this process's start,
+ * for intents of earlier processes). One record per slot is kept; the others are removed. */
 static void
 journal_listed(void *arg, enum sink_status st, const char *detail, char *const *names, size_t n)
 {
@@ -440,10 +487,57 @@ journal_listed(void *arg, enum sink_status st, const char *detail, char *const *
             const char *id = record_name(names[i], plen, &slot);
             if (!id || strlen(id) >= sizeof(w->pending[0].id))
                 continue;
-            w->pending[w->npending].slot_ms = slot;
-            snprintf(w->pending[w->npending++].id, sizeof(w->pending[0].id), "%s", id);
+            struct pending_export *e = &w->pending[w->npending];
+            memset(e, 0, sizeof(*e));
+            e->slot_ms = slot;
+            snprintf(e->id, sizeof(e->id), "%s", id);
+            if (str_starts_with(id, "pending-")) {
+                if (capture_intent_parse(id, &e->after, &e->seq) < 0)
+                    continue;
+                e->intent = true;
+            }
+            w->npending++;
+        }
+        qsort(w->pending, w->npending, sizeof(*w->pending), cmp_intent_order);
+        int64_t start = capture_process_start_ms();
+        for (size_t i = 0; i < w->npending && w->pending[i].intent; i++) {
+            struct pending_export *e = &w->pending[i];
+            e->before = i + 1 < w->npending && w->pending[i + 1].intent ? w->pending[i + 1].after
+                                                                        : INT64_MAX;
+            if (e->after < start && e->before > start)
+                e->before = start;
+        }
+        size_t ni = 0;
+        while (ni < w->npending && w->pending[ni].intent)
+            ni++;
+        w->intents = xcalloc(ni ? ni : 1, sizeof(*w->intents));
+        memcpy(w->intents, w->pending, ni * sizeof(*w->intents));
+        w->nintents = ni;
+        for (size_t i = 0; i < ni; i++) { /* the captures remove them, oldest first */
+            struct capture_ctx *ctx = runner_capture_ctx(p->cu->runner);
+            capture_adopt_record(ctx, w->cam.id, w->intents[i].slot_ms, w->intents[i].after,
+                                 w->intents[i].seq);
+            if (w->intents[i].slot_ms < p->from) /* beyond the window: never captured again */
+                capture_record_done(ctx, w->cam.id, w->intents[i].slot_ms, w->intents[i].after,
+                                    w->intents[i].seq);
         }
         qsort(w->pending, w->npending, sizeof(*w->pending), cmp_pending);
+        size_t k = 0;
+        for (size_t i = 0; i < w->npending; i++) {
+            if (k && w->pending[k - 1].slot_ms == w->pending[i].slot_ms) {
+                struct pending_export *keep = &w->pending[k - 1], *other = &w->pending[i];
+                if (record_better(other, keep)) {
+                    struct pending_export t = *keep;
+                    *keep = *other;
+                    *other = t;
+                }
+                if (!other->intent && !runner_in_flight(p->cu->runner, w->cam.id, other->slot_ms))
+                    remove_record(p->cu, w->cam.id, other->slot_ms, other->id);
+                continue;
+            }
+            w->pending[k++] = w->pending[i];
+        }
+        w->npending = k;
     } else {
         log_warn("catch-up: cannot read the export journal of %s (%s)", w->cam.id,
                  detail ? detail : "unknown error");

@@ -492,8 +492,9 @@ load_fleet(struct config *cfg, struct problems *p, const char *const *v)
         cfg->max_connections = (long)n;
 }
 
-int
-config_load(struct config *cfg, const char *const *overrides, FILE *errs)
+/* Loads the settings; soracom false makes the AuthKey and the cameras optional. */
+static int
+load(struct config *cfg, const char *const *overrides, FILE *errs, bool soracom)
 {
     const char *v[O_COUNT];
     struct problems p = {.out = errs};
@@ -535,18 +536,18 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
         problem(&p, O_LOG_FORMAT, "'%s' is not a format: use text or json", v[O_LOG_FORMAT]);
     cfg->log_json = v[O_LOG_FORMAT] && strcmp(v[O_LOG_FORMAT], "json") == 0;
 
-    if (!v[O_AUTH_KEY_ID])
+    if (!v[O_AUTH_KEY_ID] && soracom)
         problem(&p, O_AUTH_KEY_ID,
                 "is not set: create an AuthKey for a SAM user in the SORACOM User Console "
                 "(Security > Users > the user > Authentication keys) and set "
                 "SORACOM_AUTH_KEY_ID=keyId-... and SORACOM_AUTH_KEY=secret-...");
-    else
+    else if (v[O_AUTH_KEY_ID])
         cfg->auth_key_id = xstrdup(v[O_AUTH_KEY_ID]);
-    if (!v[O_AUTH_KEY])
+    if (!v[O_AUTH_KEY] && soracom)
         problem(&p, O_AUTH_KEY,
                 "is not set: set it to the AuthKey secret (secret-...) shown once when the "
                 "key was created with SORACOM_AUTH_KEY_ID");
-    else
+    else if (v[O_AUTH_KEY])
         cfg->auth_key = xstrdup(v[O_AUTH_KEY]);
 
     if (v[O_DEVICE_IDS] && strcmp(v[O_DEVICE_IDS], "all") == 0)
@@ -556,7 +557,7 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     /* --device replaces the cameras of the environment rather than adding to them. */
     if (v[O_DEVICE_ID] && !p.from_flag[O_DEVICE_IDS])
         add_devices(cfg, &p, O_DEVICE_ID, v[O_DEVICE_ID]);
-    if (cfg->ndevices == 0 && !cfg->all_devices)
+    if (cfg->ndevices == 0 && !cfg->all_devices && soracom)
         problem(&p, v[O_DEVICE_IDS] ? O_DEVICE_IDS : O_DEVICE_ID,
                 "no camera configured: set SORACOM_DEVICE_ID=<device id> for one camera or "
                 "SORACOM_DEVICE_IDS=<id>,<id>,... (or --device) for several");
@@ -677,6 +678,18 @@ config_load(struct config *cfg, const char *const *overrides, FILE *errs)
     }
     load_fleet(cfg, &p, v);
     return p.count;
+}
+
+int
+config_load(struct config *cfg, const char *const *overrides, FILE *errs)
+{
+    return load(cfg, overrides, errs, true);
+}
+
+int
+config_load_sink_only(struct config *cfg, const char *const *overrides, FILE *errs)
+{
+    return load(cfg, overrides, errs, false);
 }
 
 /* Shows the start of an identifier and its length, never a secret's content. */

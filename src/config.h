@@ -83,6 +83,10 @@ int config_flag_index(const char *name);
  * No network request is made. */
 int config_load(struct config *cfg, const char *const *overrides, FILE *errs);
 
+/* Like config_load, for commands that only read the sink (gallery): the SORACOM AuthKey and
+ * the cameras may be left out. */
+int config_load_sink_only(struct config *cfg, const char *const *overrides, FILE *errs);
+
 /* Parses "a.b.c.d:port" into host (if not NULL) and *port (if not NULL). Returns 0 or -1. */
 int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 

@@ -7,57 +7,46 @@
 
 #include "check.h"
 #include "config.h"
+#include "gallery.h"
 #include "log.h"
 #include "report.h"
 #include "service.h"
+#include "usage.h"
 #include "util.h"
 
 #define EXIT_CAPTURE_FAILED 1
 #define EXIT_CONFIG         2
 
-enum { OPT_AT = 256, OPT_FROM, OPT_TO, OPT_EVERY, OPT_FORCE, OPT_JSON, OPT_CONFIG_BASE = 512 };
+enum {
+    OPT_AT = 256,
+    OPT_FROM,
+    OPT_TO,
+    OPT_EVERY,
+    OPT_FORCE,
+    OPT_JSON,
+    OPT_DATE,
+    OPT_MARKDOWN,
+    OPT_CONFIG_BASE = 512
+};
 
-static void
-usage(FILE *out)
+/* A command-specific option given on the command line, for "goes with" checks. */
+struct given {
+    const char *flag; /* as the user would write it, e.g. "--at" */
+    bool set;
+};
+
+/* Refuses an option given for another command. Returns true when it is fine. */
+static bool
+goes_with(const struct given *g, const char *cmd)
 {
-    fprintf(out,
-            "usage: soracam-lake [options] command\n"
-            "\n"
-            "Exports still images from SORACOM cloud cameras and stores each schedule slot\n"
-            "exactly once in Azure Blob / Data Lake Storage Gen2 or a local directory.\n"
-            "\n"
-            "commands:\n"
-            "  run              capture the most recent schedule slot for every camera, then exit\n"
-            "  daemon           capture every slot of the schedule until SIGTERM (foreground)\n"
-            "  serve            run as an Azure Functions custom handler (timer trigger)\n"
-            "  backfill         capture every missing slot of a time range, oldest first\n"
-            "  check            prove each link (SORACOM key, cameras, budget, storage) and say\n"
-            "                   how to fix what fails; exports nothing\n"
-            "  devices          list the cameras: connection, power, licence, retention and\n"
-            "                   export frames left this month (--json for scripts)\n"
-            "  config           print the effective configuration (secrets masked) and exit\n"
-            "\n"
-            "run options:\n"
-            "  --at TIME        capture this moment instead (ISO-8601, e.g. "
-            "2026-11-26T09:00:00+09:00)\n"
-            "\n"
-            "settings (flag / environment variable, default):\n");
-    for (size_t i = 0; i < config_nopts; i++) {
-        const struct config_opt *o = &config_opts[i];
-        char flag[64];
-        if (o->flag)
-            snprintf(flag, sizeof(flag), "--%s %s", o->flag, o->metavar);
-        else
-            snprintf(flag, sizeof(flag), "(environment only)");
-        fprintf(out, "  %-30s %s\n  %-30s   %s%s%s\n", flag, o->env, "", o->help,
-                o->def ? "; default " : "", o->def ? o->def : "");
-    }
-    fprintf(out, "\n"
-                 "  -h, --help       show this help\n"
-                 "  -V, --version    show the version\n"
-                 "\n"
-                 "exit status: 0 every camera stored (or already stored), 1 some capture failed,\n"
-                 "2 configuration error (nothing was sent anywhere).\n");
+    if (!g->set)
+        return true;
+    const char *owner = usage_option_command(g->flag);
+    if (owner && strcmp(owner, cmd) == 0)
+        return true;
+    fprintf(stderr, "soracam-lake: %s goes with '%s' only (see soracam-lake %s --help)\n", g->flag,
+            owner ? owner : "?", owner ? owner : "");
+    return false;
 }
 
 int
@@ -65,15 +54,22 @@ main(int argc, char **argv)
 {
     const char **overrides = xcalloc(config_nopts, sizeof(char *));
     char **owned = xcalloc(config_nopts, sizeof(char *));
-    struct option *longopts = xcalloc(config_nopts + 8, sizeof(struct option));
+    struct option *longopts = xcalloc(config_nopts + 16, sizeof(struct option));
     struct backfill_opts bf = {0};
-    bool have_from = false, have_to = false, json_out = false;
+    struct gallery_opts gal = {0};
+    bool have_from = false, have_to = false, json_out = false, want_help = false;
+    bool markdown = false;
     size_t n = 0;
     bool have_at = false;
     int64_t at_ms = 0;
     int rc = EXIT_CONFIG;
     struct config cfg;
     bool cfg_loaded = false;
+    const char *date_arg = NULL;
+    struct given given[] = {{"--at", false},    {"--from", false},   {"--to", false},
+                            {"--every", false}, {"--force", false},  {"--json", false},
+                            {"--date", false},  {"--output", false}, {"--markdown", false}};
+    enum { G_AT, G_FROM, G_TO, G_EVERY, G_FORCE, G_JSON, G_DATE, G_OUTPUT, G_MARKDOWN };
 
     for (size_t i = 0; i < config_nopts; i++)
         if (config_opts[i].flag)
@@ -85,15 +81,16 @@ main(int argc, char **argv)
     longopts[n++] = (struct option){"every", required_argument, NULL, OPT_EVERY};
     longopts[n++] = (struct option){"force", no_argument, NULL, OPT_FORCE};
     longopts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
+    longopts[n++] = (struct option){"date", required_argument, NULL, OPT_DATE};
+    longopts[n++] = (struct option){"output", required_argument, NULL, 'o'};
+    longopts[n++] = (struct option){"markdown", no_argument, NULL, OPT_MARKDOWN};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n++] = (struct option){"version", no_argument, NULL, 'V'};
 
     int c;
-    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hVo:", longopts, NULL)) != -1) {
         if (c == 'h') {
-            usage(stdout);
-            rc = 0;
-            goto out;
+            want_help = true;
         } else if (c == 'V') {
             printf("soracam-lake %s\n", SORACAM_VERSION);
             rc = 0;
@@ -106,7 +103,7 @@ main(int argc, char **argv)
                         optarg);
                 goto out;
             }
-            have_at = true;
+            have_at = given[G_AT].set = true;
         } else if (c == OPT_FROM || c == OPT_TO) {
             int64_t *dst = c == OPT_FROM ? &bf.from_ms : &bf.to_ms;
             if (time_parse_iso(optarg, dst) < 0) {
@@ -117,6 +114,7 @@ main(int argc, char **argv)
                 goto out;
             }
             *(c == OPT_FROM ? &have_from : &have_to) = true;
+            given[c == OPT_FROM ? G_FROM : G_TO].set = true;
         } else if (c == OPT_EVERY) {
             if (parse_duration_ms(optarg, &bf.every_ms) < 0 || bf.every_ms < 1000) {
                 fprintf(stderr,
@@ -125,10 +123,30 @@ main(int argc, char **argv)
                         optarg);
                 goto out;
             }
+            given[G_EVERY].set = true;
         } else if (c == OPT_FORCE) {
-            bf.force = true;
+            bf.force = given[G_FORCE].set = true;
         } else if (c == OPT_JSON) {
-            json_out = true;
+            json_out = given[G_JSON].set = true;
+        } else if (c == OPT_DATE) {
+            if (gallery_parse_date(optarg, &gal.year, &gal.month, &gal.day) < 0) {
+                fprintf(stderr,
+                        "soracam-lake: --date: '%s' is not a date: use YYYY-MM-DD, such as "
+                        "2026-11-26 (the day in SORACAM_TIMEZONE)\n",
+                        optarg);
+                goto out;
+            }
+            date_arg = optarg;
+            given[G_DATE].set = true;
+        } else if (c == 'o') {
+            if (!*optarg) {
+                fprintf(stderr, "soracam-lake: --output: give a file name, such as day.html\n");
+                goto out;
+            }
+            gal.out_path = optarg;
+            given[G_OUTPUT].set = true;
+        } else if (c == OPT_MARKDOWN) {
+            markdown = given[G_MARKDOWN].set = true;
         } else if (c >= OPT_CONFIG_BASE && c < OPT_CONFIG_BASE + (int)config_nopts) {
             size_t i = (size_t)(c - OPT_CONFIG_BASE);
             if (owned[i] && strcmp(config_opts[i].flag, "device") == 0) {
@@ -145,45 +163,43 @@ main(int argc, char **argv)
             goto out;
         }
     }
-    if (optind >= argc) {
+    const char *cmd = optind < argc ? argv[optind] : NULL;
+    if (cmd && !usage_command(cmd)) {
+        fprintf(stderr, "soracam-lake: unknown command '%s' (commands: %s)\n", cmd,
+                usage_command_names());
+        goto out;
+    }
+    if (want_help) {
+        if (cmd)
+            usage_command_help(usage_command(cmd), stdout);
+        else
+            usage(stdout);
+        rc = 0;
+        goto out;
+    }
+    if (!cmd) {
         usage(stderr);
-        goto out;
-    }
-    const char *cmd = argv[optind];
-    static const char *const commands[] = {"run",     "daemon", "serve", "backfill",
-                                           "devices", "check",  "config"};
-    bool known = false;
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-        known |= strcmp(cmd, commands[i]) == 0;
-    if (!known) {
-        fprintf(stderr,
-                "soracam-lake: unknown command '%s' (commands: run, daemon, serve, backfill, "
-                "devices, check, config)\n",
-                cmd);
-        goto out;
-    }
-    if (have_at && strcmp(cmd, "run") != 0) {
-        fprintf(stderr, "soracam-lake: --at goes with 'run' only\n");
         goto out;
     }
     if (optind + 1 < argc) {
         fprintf(stderr, "soracam-lake: unexpected argument '%s'\n", argv[optind + 1]);
         goto out;
     }
-    bool is_backfill = strcmp(cmd, "backfill") == 0;
-    bool is_devices = strcmp(cmd, "devices") == 0;
-    if (json_out && !is_devices) {
-        fprintf(stderr, "soracam-lake: --json goes with 'devices'\n");
+    for (size_t i = 0; i < ARRAY_LEN(given); i++)
+        if (!goes_with(&given[i], cmd))
+            goto out;
+    if (markdown) { /* docs/configuration.md, from the same tables as --help */
+        usage_markdown(stdout);
+        rc = 0;
         goto out;
     }
+    bool is_backfill = strcmp(cmd, "backfill") == 0;
+    bool is_devices = strcmp(cmd, "devices") == 0;
+    bool is_gallery = strcmp(cmd, "gallery") == 0;
     if (is_devices && !getenv("SORACOM_DEVICE_ID") && !getenv("SORACOM_DEVICE_IDS")) {
         int k = config_flag_index("device"); /* no cameras configured: list them all */
         if (k >= 0 && !overrides[k])
             overrides[k] = "all";
-    }
-    if ((have_from || have_to || bf.every_ms || bf.force) && !is_backfill) {
-        fprintf(stderr, "soracam-lake: --from, --to, --every and --force go with 'backfill'\n");
-        goto out;
     }
     if (is_backfill) {
         if (!have_from) {
@@ -198,7 +214,8 @@ main(int argc, char **argv)
             goto out;
         }
     }
-    int problems = config_load(&cfg, overrides, stderr);
+    int problems = is_gallery ? config_load_sink_only(&cfg, overrides, stderr)
+                              : config_load(&cfg, overrides, stderr);
     cfg_loaded = true;
     if (problems) {
         fprintf(stderr, "soracam-lake: %d configuration problem%s; nothing was sent\n", problems,
@@ -220,6 +237,10 @@ main(int argc, char **argv)
         rc = report_devices(&cfg, json_out);
     } else if (strcmp(cmd, "check") == 0) {
         rc = check_run(&cfg);
+    } else if (is_gallery) {
+        if (!date_arg)
+            gallery_today(&cfg, &gal.year, &gal.month, &gal.day);
+        rc = gallery_run(&cfg, &gal);
     } else {
         rc = service_run(&cfg, have_at, at_ms);
     }

@@ -260,6 +260,8 @@ start_jobs(struct runner *r)
         capture_start(&r->ctx, &place->cap, t->device, t->name, t->slot_ms, capture_done, place);
         if (t->export_id)
             capture_resume(&place->cap, t->export_id);
+        else if (t->intent)
+            capture_resume_intent(&place->cap, t->intent_after, t->intent_seq, t->intent_before);
     }
 }
 
@@ -347,6 +349,10 @@ batch_init(struct runner *r, struct runner_batch *b, const struct runner_target 
         b->targets[i].name = t[i].name && t[i].name[0] ? xstrdup(t[i].name) : NULL;
         b->targets[i].slot_ms = t[i].slot_ms;
         b->targets[i].export_id = t[i].export_id ? xstrdup(t[i].export_id) : NULL;
+        b->targets[i].intent = t[i].intent;
+        b->targets[i].intent_after = t[i].intent_after;
+        b->targets[i].intent_before = t[i].intent_before;
+        b->targets[i].intent_seq = t[i].intent_seq;
     }
     b->slot_ms = n ? t[0].slot_ms : 0;
 }
@@ -364,7 +370,8 @@ runner_submit(struct runner *r, struct runner_batch *b, int64_t slot_ms)
 {
     struct runner_target *t = xcalloc(r->ncams ? r->ncams : 1, sizeof(*t));
     for (size_t i = 0; i < r->ncams; i++)
-        t[i] = (struct runner_target){r->cams[i].id, r->cams[i].name, slot_ms, NULL};
+        t[i] = (struct runner_target){
+            .device = r->cams[i].id, .name = r->cams[i].name, .slot_ms = slot_ms};
     batch_init(r, b, t, r->ncams);
     free(t);
     b->slot_ms = slot_ms;
@@ -404,4 +411,10 @@ runner_drop_waiting(struct runner *r)
     for (size_t i = 0; i < r->nwaiting; i++)
         loop_timer_cancel(r->loop, &r->waiting[i]->wait);
     r->nwaiting = 0;
+}
+
+struct capture_ctx *
+runner_capture_ctx(struct runner *r)
+{
+    return &r->ctx;
 }

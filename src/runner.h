@@ -13,6 +13,7 @@
 struct budget;
 struct camera;
 struct capture;
+struct capture_ctx;
 struct config;
 struct sink;
 struct soracom;
@@ -24,6 +25,10 @@ struct runner_target {
     const char *name;      /* camera name, or NULL */
     int64_t slot_ms;       /* the moment */
     const char *export_id; /* an export accepted earlier for this slot (resume it), or NULL */
+    /* An intent record of an earlier process for this slot (capture_resume_intent). */
+    bool intent;
+    int64_t intent_after, intent_before;
+    uint64_t intent_seq;
 };
 
 /* A set of captures. The caller owns it; it must live until done has run. */
@@ -70,6 +75,8 @@ void runner_submit_targets(struct runner *r, struct runner_batch *b, const struc
                            size_t n);
 /* True when device's slot_ms is being captured or waits for a place. */
 bool runner_in_flight(const struct runner *r, const char *device, int64_t slot_ms);
+/* The captures' shared context. */
+struct capture_ctx *runner_capture_ctx(struct runner *r);
 
 /* Captures started or waiting, not yet finished. */
 size_t runner_busy(const struct runner *r);

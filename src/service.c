@@ -714,10 +714,12 @@ backfill_planned(void *arg, const struct runner_target *t, size_t n, const struc
              "%zu to capture (%zu listings)",
              st->slots, st->stored, st->given_up, n, st->listings);
     bf->targets = xcalloc(n ? n : 1, sizeof(*bf->targets));
-    for (size_t i = 0; i < n; i++)
-        bf->targets[i] =
-            (struct runner_target){xstrdup(t[i].device), t[i].name ? xstrdup(t[i].name) : NULL,
-                                   t[i].slot_ms, t[i].export_id ? xstrdup(t[i].export_id) : NULL};
+    for (size_t i = 0; i < n; i++) {
+        bf->targets[i] = t[i];
+        bf->targets[i].device = xstrdup(t[i].device);
+        bf->targets[i].name = t[i].name ? xstrdup(t[i].name) : NULL;
+        bf->targets[i].export_id = t[i].export_id ? xstrdup(t[i].export_id) : NULL;
+    }
     bf->ntargets = n;
     if (n == 0) {
         loop_stop(s->loop);

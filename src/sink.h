@@ -36,6 +36,10 @@ typedef void sink_cb(void *arg, enum sink_status status, const char *detail);
 /* Listing result: SINK_OK with the names (valid only during the call), or SINK_ERROR. */
 typedef void sink_list_cb(void *arg, enum sink_status status, const char *detail,
                           char *const *names, size_t n);
+/* Read result: SINK_OK with the bytes (valid only during the call), SINK_ABSENT, or
+ * SINK_ERROR with the detail. */
+typedef void sink_get_cb(void *arg, enum sink_status status, const char *detail,
+                         const unsigned char *data, size_t len);
 
 struct sink;
 
@@ -55,6 +59,8 @@ struct sink_ops {
     void (*remove)(struct sink *s, const char *path, sink_cb *cb, void *arg);
     /* Lists every stored path that starts with prefix (NULL: the sink cannot list). */
     void (*list)(struct sink *s, const char *prefix, sink_list_cb *cb, void *arg);
+    /* Reads path, refusing more than max bytes (NULL: the sink cannot read). */
+    void (*get)(struct sink *s, const char *path, size_t max, sink_get_cb *cb, void *arg);
     /* Describes where path ends up, for logs ("https://acct.blob.../c/p" or a file path). */
     void (*locate)(struct sink *s, const char *path, char *out, size_t outlen);
     /* Frees the sink; NULL-safe. */

@@ -63,6 +63,51 @@ sink_azure_locate(struct sink *base, const char *path, char *out, size_t outlen)
     snprintf(out, outlen, "%s/%s", s->root_url, path);
 }
 
+/* A read: the operation plus the caller's callback. */
+struct get_op {
+    struct sink_azure_op op; /* must be first */
+    sink_get_cb *get_cb;     /* the caller's callback */
+    void *get_arg;
+};
+
+static void
+get_op_done(void *arg, enum sink_status st, const char *detail)
+{
+    UNUSED(arg);
+    UNUSED(st);
+    UNUSED(detail);
+}
+
+static void
+get_done(struct azure_call *call)
+{
+    struct get_op *g = call->arg;
+    long st = azure_call_status(call);
+    char detail[1536];
+    if (st == 200)
+        g->get_cb(g->get_arg, SINK_OK, NULL, (const unsigned char *)call->req.resp.data,
+                  call->req.resp.len);
+    else if (st == 404)
+        g->get_cb(g->get_arg, SINK_ABSENT, NULL, NULL, 0);
+    else {
+        azure_call_failure(call, detail, sizeof(detail));
+        g->get_cb(g->get_arg, SINK_ERROR, detail, NULL, 0);
+    }
+    sink_azure_op_finish(&g->op, SINK_OK, NULL); /* its own callback is a no-op */
+}
+
+void
+sink_azure_get(struct sink *base, const char *path, size_t max, sink_get_cb *cb, void *arg)
+{
+    struct get_op *g = sink_azure_op_new(sizeof(*g), base, path, NULL, get_op_done, NULL, get_done);
+    g->get_cb = cb;
+    g->get_arg = arg;
+    g->op.call.what = "read";
+    g->op.call.max_answer = max;
+    azure_call_set(&g->op.call, "GET", xasprintf("%s/%s", g->op.s->root_url, g->op.path), NULL, 0);
+    azure_call_start(&g->op.call);
+}
+
 void *
 sink_azure_op_new(size_t size, struct sink *base, const char *path, const struct sink_object *obj,
                   sink_cb *cb, void *arg, void (*done)(struct azure_call *c))

@@ -27,6 +27,8 @@ struct sink *sink_azure_open(const struct sink_ops *ops, const struct config *cf
 /* Frees the sink and abandons its operations in flight without calling their callbacks (the
  * loop must still exist); NULL-safe. */
 void sink_azure_close(struct sink *base);
+/* Reads root_url/path with a GET (Blob Get Blob, DFS Read): the same request on both APIs. */
+void sink_azure_get(struct sink *base, const char *path, size_t max, sink_get_cb *cb, void *arg);
 /* Writes root_url/path into out. */
 void sink_azure_locate(struct sink *base, const char *path, char *out, size_t outlen);
 

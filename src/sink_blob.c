@@ -289,6 +289,7 @@ const struct sink_ops sink_blob_ops = {
     .put = blob_put,
     .remove = blob_remove,
     .list = blob_list,
+    .get = sink_azure_get,
     .locate = sink_azure_locate,
     .close = sink_azure_close,
 };

@@ -518,6 +518,7 @@ const struct sink_ops sink_dfs_ops = {
     .put = dfs_put,
     .list = dfs_list,
     .remove = dfs_remove,
+    .get = sink_azure_get,
     .locate = sink_azure_locate,
     .close = sink_azure_close,
 };

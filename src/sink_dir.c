@@ -5,20 +5,25 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "config.h"
 #include "http.h"
+#include "log.h"
 #include "sink.h"
 #include "util.h"
 
-#define WRITERS 4 /* threads writing files: fsync waits for the disk, not the CPU */
+#define TMP_ROOT ".soracam-lake/tmp" /* files are written here first, then renamed */
+#define WRITERS  4 /* threads writing files: fsync waits for the disk, not the CPU */
 
 /* One write handed to the writer threads. */
 struct dir_job {
@@ -43,6 +48,9 @@ struct dir_sink {
     pthread_cond_t wake;               /* signals a job or closing */
     struct dir_job *jobs, **jobs_tail; /* FIFO of writes */
     bool closing;                      /* writers exit */
+    char *tmp_dir;                     /* root/TMP_ROOT: where files are written first */
+    bool tmp_dir_ok;                   /* it exists and renames from it work */
+    char host[64];                     /* this host's name, in temp names */
 };
 
 static void *writer_main(void *arg);
@@ -93,6 +101,43 @@ make_dirs(const char *path, bool leaf)
     return 0;
 }
 
+/* Creates the temp directory and removes what crashed writers left there: files of this
+ * host whose process is gone, and any older than an hour. */
+static void
+tmp_dir_setup(struct dir_sink *s)
+{
+    free(s->tmp_dir);
+    s->tmp_dir = xasprintf("%s/%s", s->root, TMP_ROOT);
+    s->tmp_dir_ok = make_dirs(s->tmp_dir, true) == 0;
+    if (gethostname(s->host, sizeof(s->host)) < 0 || !s->host[0])
+        snprintf(s->host, sizeof(s->host), "host");
+    s->host[sizeof(s->host) - 1] = '\0';
+    for (char *p = s->host; *p; p++)
+        if (*p == '/' || *p == '-')
+            *p = '_';
+    DIR *d = s->tmp_dir_ok ? opendir(s->tmp_dir) : NULL;
+    if (!d)
+        return;
+    size_t hl = strlen(s->host);
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        bool stale = now - st.st_mtime > 3600;
+        if (!stale && strncmp(e->d_name, s->host, hl) == 0 && e->d_name[hl] == '-') {
+            long pid = strtol(e->d_name + hl + 1, NULL, 10);
+            stale = pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        }
+        if (stale && unlinkat(dirfd(d), e->d_name, 0) == 0)
+            log_info("removed %s/%s, left by a write that was cut short", s->tmp_dir, e->d_name);
+    }
+    closedir(d);
+}
+
 static void
 dir_prepare(struct sink *base, sink_cb *cb, void *arg)
 {
@@ -110,6 +155,7 @@ dir_prepare(struct sink *base, sink_cb *cb, void *arg)
         cb(arg, SINK_ERROR, detail);
         return;
     }
+    tmp_dir_setup(s);
     cb(arg, SINK_OK, NULL);
 }
 
@@ -144,8 +190,14 @@ write_temp(struct dir_sink *s, const char *final, const void *data, size_t len, 
 {
     const char *slash = strrchr(final, '/');
     int dirlen = slash ? (int)(slash - final) : 0;
-    snprintf(tmp, tmplen, "%.*s/.%s.%ld.%u.tmp", dirlen, final, slash ? slash + 1 : final,
-             (long)getpid(), __atomic_fetch_add(&s->seq, 1, __ATOMIC_RELAXED));
+    unsigned seq = __atomic_fetch_add(&s->seq, 1, __ATOMIC_RELAXED);
+    /* In the sink's temp directory, so a write cut short by a crash leaves nothing among the
+     * images (and is removed at the next start); beside final when that is another mount. */
+    if (s->tmp_dir_ok)
+        snprintf(tmp, tmplen, "%s/%s-%ld-%u.tmp", s->tmp_dir, s->host, (long)getpid(), seq);
+    else
+        snprintf(tmp, tmplen, "%.*s/.%s.%ld.%u.tmp", dirlen, final, slash ? slash + 1 : final,
+                 (long)getpid(), seq);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     /* Directories are made only when missing: most slots land in an existing day. */
     if (fd < 0 && errno == ENOENT && make_dirs(final, false) == 0)
@@ -186,6 +238,9 @@ static int
 publish_noreplace(const char *tmp, const char *final)
 {
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno == ENOENT && make_dirs(final, false) == 0 &&
+        renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS)
         return -1;
@@ -248,7 +303,14 @@ put_now(struct dir_sink *s, const char *path, const struct sink_object *obj, cha
     if (!obj->plain) {
         json = sidecar_json(obj);
         if (write_temp(s, side, json, strlen(json), tmp, sizeof(tmp)) < 0 ||
-            rename(tmp, side) < 0) {
+            (rename(tmp, side) < 0 &&
+             (errno != ENOENT || make_dirs(side, false) < 0 || rename(tmp, side) < 0))) {
+            if (errno == EXDEV && s->tmp_dir_ok) {
+                unlink(tmp);
+                __atomic_store_n(&s->tmp_dir_ok, false, __ATOMIC_RELAXED);
+                free(json);
+                return put_now(s, path, obj, detail, detaillen);
+            }
             snprintf(detail, detaillen, "cannot write %s: %s", side, strerror(errno));
             unlink(tmp);
             goto out;
@@ -261,6 +323,11 @@ put_now(struct dir_sink *s, const char *path, const struct sink_object *obj, cha
     if (publish_noreplace(tmp, final) < 0) {
         int e = errno;
         unlink(tmp);
+        if (e == EXDEV && s->tmp_dir_ok) { /* final is on another mount: write beside it */
+            __atomic_store_n(&s->tmp_dir_ok, false, __ATOMIC_RELAXED);
+            free(json);
+            return put_now(s, path, obj, detail, detaillen);
+        }
         if (e == EEXIST) {
             rc = SINK_EXISTS;
             goto out;
@@ -337,6 +404,56 @@ dir_remove(struct sink *base, const char *path, sink_cb *cb, void *arg)
     }
     snprintf(detail, sizeof(detail), "cannot remove %s: %s", full, strerror(errno));
     cb(arg, SINK_ERROR, detail);
+}
+
+/* Reads the file at once: local reads are quick, and every caller copes with a callback
+ * that runs before get returns. */
+static void
+dir_get(struct sink *base, const char *path, size_t max, sink_get_cb *cb, void *arg)
+{
+    char full[PATH_MAX], detail[PATH_MAX + 96];
+    struct stat st;
+    unsigned char *data = NULL;
+    size_t got = 0;
+    dir_locate(base, path, full, sizeof(full));
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            cb(arg, SINK_ABSENT, NULL, NULL, 0);
+            return;
+        }
+        snprintf(detail, sizeof(detail), "cannot read %s: %s", full, strerror(errno));
+        cb(arg, SINK_ERROR, detail, NULL, 0);
+        return;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(detail, sizeof(detail), "cannot read %s: not a regular file", full);
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > max) {
+        snprintf(detail, sizeof(detail), "%s is larger than %zu bytes", full, max);
+        goto fail;
+    }
+    data = xmalloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(detail, sizeof(detail), "cannot read %s: %s", full,
+                     n < 0 ? strerror(errno) : "it became shorter while being read");
+            goto fail;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    cb(arg, SINK_OK, NULL, data, got);
+    free(data);
+    return;
+fail:
+    close(fd);
+    free(data);
+    cb(arg, SINK_ERROR, detail, NULL, 0);
 }
 
 #define MAX_LISTED 500000
@@ -427,6 +544,7 @@ dir_close(struct sink *base)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     free(s->root);
+    free(s->tmp_dir);
     free(s);
 }
 
@@ -438,6 +556,7 @@ const struct sink_ops sink_dir_ops = {
     .put = dir_put,
     .list = dir_list,
     .remove = dir_remove,
+    .get = dir_get,
     .locate = dir_locate,
     .close = dir_close,
 };

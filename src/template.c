@@ -128,9 +128,8 @@ expand(const char *text, const struct tm *tm, int ms, int64_t slot_ms, const cha
     return 0;
 }
 
-/* Breaks slot_ms down in zone z. */
-static void
-zone_time(const struct template_zone *z, int64_t slot_ms, struct tm *tm, int *ms)
+void
+template_zone_time(const struct template_zone *z, int64_t slot_ms, struct tm *tm, int *ms)
 {
     int64_t s = slot_ms / 1000, f = slot_ms % 1000;
     if (f < 0) {
@@ -161,7 +160,7 @@ template_compile(const char *text, struct path_template *out, char *err, size_t 
         snprintf(err, errlen, "is empty (the default is %s)", TEMPLATE_DEFAULT);
         return -1;
     }
-    zone_time(NULL, 1767323045006, &tm, &ms);
+    template_zone_time(NULL, 1767323045006, &tm, &ms);
     if (expand(text, &tm, ms, 1767323045006, "DEVICE", &b, err, errlen) < 0)
         goto out;
     if (b.len == 0 || b.len > PATH_MAX_LEN) {
@@ -199,7 +198,7 @@ template_render(const struct path_template *t, const struct template_zone *z, in
     struct tm tm;
     int ms;
     char err[160];
-    zone_time(z, slot_ms, &tm, &ms);
+    template_zone_time(z, slot_ms, &tm, &ms);
     buf_append(&b, "", 0);
     int rc = expand(t->text, &tm, ms, slot_ms, device_id, &b, err, sizeof(err));
     if (rc == 0 && b.data && b.len < outlen)
@@ -208,6 +207,250 @@ template_render(const struct path_template *t, const struct template_zone *z, in
         rc = -1;
     buf_free(&b);
     return rc;
+}
+
+int64_t
+template_zone_utc(const struct template_zone *z, const struct tm *tm, int isdst)
+{
+    struct tm t = *tm;
+    if (!z || z->utc)
+        return (int64_t)timegm(&t) * 1000;
+    if (z->fixed)
+        return ((int64_t)timegm(&t) - z->offset_s) * 1000;
+    t.tm_isdst = isdst;
+    return (int64_t)mktime(&t) * 1000;
+}
+
+/* ---- recognising rendered paths ---- */
+
+enum elem_kind { EL_LIT, EL_DEVICE, EL_EPOCH, EL_EPOCH_MS, EL_FIELD };
+enum field { F_YYYY, F_YY, F_MON, F_DAY, F_HOUR, F_MIN, F_SEC, F_MS, F_COUNT };
+
+/* One piece of a template: literal text, a variable-width token or a fixed-width number. */
+struct elem {
+    enum elem_kind kind;
+    const char *lit; /* EL_LIT: the text (not NUL-terminated) */
+    size_t len;      /* EL_LIT: its length; EL_FIELD: the digits */
+    enum field field;
+};
+
+/* What a match found. */
+struct found {
+    long long field[F_COUNT]; /* -1: not in the template */
+    long long epoch, epoch_ms;
+    const char *dev;
+    size_t devlen;
+};
+
+struct matcher {
+    const struct path_template *t;
+    const struct template_zone *z;
+    const char *name;
+    struct elem *el;
+    size_t nel;
+    struct found f;
+    int64_t slot_ms;
+};
+
+/* Splits the template into pieces. Returns the count, or 0 when it cannot be parsed. */
+static size_t
+split_template(const char *text, struct elem *el, size_t max)
+{
+    static const struct {
+        const char *pat;
+        enum field f;
+    } parts[] = {{"yyyy", F_YYYY}, {"SSS", F_MS},  {"yy", F_YY},  {"MM", F_MON},
+                 {"dd", F_DAY},    {"HH", F_HOUR}, {"mm", F_MIN}, {"ss", F_SEC}};
+    size_t n = 0;
+    for (const char *p = text; *p;) {
+        if (n + 1 >= max)
+            return 0;
+        if (*p != '{') {
+            size_t k = strcspn(p, "{");
+            el[n++] = (struct elem){.kind = EL_LIT, .lit = p, .len = k};
+            p += k;
+            continue;
+        }
+        const char *end = strchr(p, '}');
+        if (!end)
+            return 0;
+        const char *tok = p + 1;
+        size_t len = (size_t)(end - tok);
+        if (len == 9 && strncmp(tok, "device_id", 9) == 0) {
+            el[n++] = (struct elem){.kind = EL_DEVICE};
+        } else if (len == 5 && strncmp(tok, "epoch", 5) == 0) {
+            el[n++] = (struct elem){.kind = EL_EPOCH};
+        } else if (len == 8 && strncmp(tok, "epoch_ms", 8) == 0) {
+            el[n++] = (struct elem){.kind = EL_EPOCH_MS};
+        } else {
+            for (size_t i = 0; i < len;) {
+                if (n + 1 >= max)
+                    return 0;
+                if (strchr("-_.:T", tok[i])) {
+                    el[n++] = (struct elem){.kind = EL_LIT, .lit = tok + i, .len = 1};
+                    i++;
+                    continue;
+                }
+                size_t k;
+                for (k = 0; k < ARRAY_LEN(parts); k++)
+                    if (strlen(parts[k].pat) <= len - i &&
+                        strncmp(tok + i, parts[k].pat, strlen(parts[k].pat)) == 0)
+                        break;
+                if (k == ARRAY_LEN(parts))
+                    return 0;
+                size_t digits = parts[k].f == F_YY ? 2 : strlen(parts[k].pat);
+                el[n++] = (struct elem){.kind = EL_FIELD, .len = digits, .field = parts[k].f};
+                i += strlen(parts[k].pat);
+            }
+        }
+        p = end + 1;
+    }
+    return n;
+}
+
+static bool
+device_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.';
+}
+
+/* Reads n > 0 decimal digits at s. Returns the value, or -1 when they are not all digits. */
+static long long
+digits_at(const char *s, size_t n)
+{
+    long long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* True when the fields found name a time that renders back into exactly the name. */
+static bool
+match_verify(struct matcher *m)
+{
+    const struct found *f = &m->f;
+    char dev[65], again[PATH_MAX_LEN + 1];
+    if (f->devlen >= sizeof(dev))
+        return false;
+    memcpy(dev, f->dev ? f->dev : "", f->devlen);
+    dev[f->devlen] = '\0';
+    int64_t cand[3];
+    size_t nc = 0;
+    if (f->epoch_ms >= 0) {
+        cand[nc++] = f->epoch_ms;
+    } else if (f->epoch >= 0) {
+        cand[nc++] = f->epoch * 1000 + (f->field[F_MS] >= 0 ? f->field[F_MS] : 0);
+    } else {
+        long long year = f->field[F_YYYY] >= 0 ? f->field[F_YYYY]
+                         : f->field[F_YY] >= 0 ? 2000 + f->field[F_YY]
+                                               : -1;
+        if (year < 1970)
+            return false;
+        struct tm tm = {0};
+        tm.tm_year = (int)(year - 1900);
+        tm.tm_mon = f->field[F_MON] >= 0 ? (int)f->field[F_MON] - 1 : 0;
+        tm.tm_mday = f->field[F_DAY] >= 0 ? (int)f->field[F_DAY] : 1;
+        tm.tm_hour = f->field[F_HOUR] >= 0 ? (int)f->field[F_HOUR] : 0;
+        tm.tm_min = f->field[F_MIN] >= 0 ? (int)f->field[F_MIN] : 0;
+        tm.tm_sec = f->field[F_SEC] >= 0 ? (int)f->field[F_SEC] : 0;
+        int ms = f->field[F_MS] >= 0 ? (int)f->field[F_MS] : 0;
+        cand[nc++] = template_zone_utc(m->z, &tm, -1) + ms;
+        if (m->z && !m->z->utc && !m->z->fixed) { /* either side of a daylight-saving change */
+            cand[nc++] = template_zone_utc(m->z, &tm, 0) + ms;
+            cand[nc++] = template_zone_utc(m->z, &tm, 1) + ms;
+        }
+    }
+    for (size_t i = 0; i < nc; i++) {
+        if (template_render(m->t, m->z, cand[i], dev, again, sizeof(again)) == 0 &&
+            strcmp(again, m->name) == 0) {
+            m->slot_ms = cand[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Matches pieces i.. against the name from pos, backtracking over variable-width tokens. */
+static bool
+match_from(struct matcher *m, size_t i, size_t pos)
+{
+    const char *s = m->name + pos;
+    if (i == m->nel)
+        return *s == '\0' && match_verify(m);
+    const struct elem *e = &m->el[i];
+    switch (e->kind) {
+    case EL_LIT:
+        return strncmp(s, e->lit, e->len) == 0 && match_from(m, i + 1, pos + e->len);
+    case EL_FIELD: {
+        if (strnlen(s, e->len) < e->len)
+            return false;
+        long long v = digits_at(s, e->len);
+        if (v < 0)
+            return false;
+        long long saved = m->f.field[e->field];
+        m->f.field[e->field] = v;
+        if (match_from(m, i + 1, pos + e->len))
+            return true;
+        m->f.field[e->field] = saved;
+        return false;
+    }
+    case EL_DEVICE: {
+        size_t max = 0;
+        while (max < 64 && device_char(s[max]))
+            max++;
+        for (size_t n = max; n >= 1; n--) {
+            m->f.dev = s;
+            m->f.devlen = n;
+            if (match_from(m, i + 1, pos + n))
+                return true;
+        }
+        m->f.dev = NULL;
+        m->f.devlen = 0;
+        return false;
+    }
+    case EL_EPOCH:
+    case EL_EPOCH_MS: {
+        size_t max = 0;
+        while (max < 16 && isdigit((unsigned char)s[max]))
+            max++;
+        long long *dst = e->kind == EL_EPOCH ? &m->f.epoch : &m->f.epoch_ms;
+        for (size_t n = max; n >= 1; n--) {
+            *dst = digits_at(s, n);
+            if (match_from(m, i + 1, pos + n))
+                return true;
+        }
+        *dst = -1;
+        return false;
+    }
+    }
+    return false;
+}
+
+int
+template_parse_path(const struct path_template *t, const struct template_zone *z, const char *name,
+                    int64_t *slot_ms, char *device, size_t devlen)
+{
+    struct elem el[256];
+    struct matcher m = {.t = t, .z = z, .name = name, .el = el};
+    if (!t || !t->text || !name || strlen(name) > PATH_MAX_LEN)
+        return -1;
+    m.nel = split_template(t->text, el, ARRAY_LEN(el));
+    if (m.nel == 0)
+        return -1;
+    for (int i = 0; i < F_COUNT; i++)
+        m.f.field[i] = -1;
+    m.f.epoch = m.f.epoch_ms = -1;
+    if (!match_from(&m, 0, 0))
+        return -1;
+    if (m.f.devlen >= devlen)
+        return -1;
+    memcpy(device, m.f.dev ? m.f.dev : "", m.f.devlen);
+    device[m.f.devlen] = '\0';
+    *slot_ms = m.slot_ms;
+    return 0;
 }
 
 void

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define TEMPLATE_DEFAULT   "{yyyy}/{MM}/{dd}/{device_id}/soracam_{yyyyMMdd}_{HHmmss}_{SSS}.jpg"
 #define TEMPLATE_REFERENCE "{yyyy}/{MM}/{dd}/soracam_{yyyyMMdd}_{HHmmss}_{SSS}.jpg"
@@ -35,6 +36,19 @@ int template_compile(const char *text, struct path_template *out, char *err, siz
 /* Renders the object path for one camera and slot. Returns 0, or -1 if it does not fit. */
 int template_render(const struct path_template *t, const struct template_zone *z, int64_t slot_ms,
                     const char *device_id, char *out, size_t outlen);
+
+/* Recognises a stored path: finds the slot time and device id that template_render turns into
+ * exactly name (device gets "" when the template has no {device_id}). Returns 0, or -1 when
+ * name is not one of the template's paths. */
+int template_parse_path(const struct path_template *t, const struct template_zone *z,
+                        const char *name, int64_t *slot_ms, char *device, size_t devlen);
+
+/* Breaks ms (UNIX milliseconds) down into the zone's local time; *msec gets the milliseconds. */
+void template_zone_time(const struct template_zone *z, int64_t ms, struct tm *tm, int *msec);
+/* The UNIX milliseconds of a local time of the zone (tm is normalised like mktime: day 32 is
+ * the next month's first). isdst: -1 to let the zone decide, 0 or 1 to pick one side of a
+ * daylight-saving change. */
+int64_t template_zone_utc(const struct template_zone *z, const struct tm *tm, int isdst);
 
 /* Frees the template's text; NULL-safe. */
 void template_free(struct path_template *t);

@@ -106,6 +106,7 @@ enum fault_action {
     ACT_RESET,
     ACT_ACCEPT_THEN,
     ACT_ACCEPT_THEN_RESET,
+    ACT_ACCEPT_THEN_DELAY,
     ACT_TERMINAL,
     ACT_TRUNCATE,
     ACT_NOT_JPEG,
@@ -1153,6 +1154,7 @@ fault_applies(enum fault_action action, enum fake_op op)
     switch (action) {
     case ACT_ACCEPT_THEN:
     case ACT_ACCEPT_THEN_RESET:
+    case ACT_ACCEPT_THEN_DELAY:
     case ACT_TERMINAL:
         return op == OP_EXPORT_POST;
     case ACT_TRUNCATE:
@@ -1211,6 +1213,7 @@ fault_parse_action(const char *text, struct fault *f, char *err, size_t err_len)
         {"reset", ACT_RESET, false, 0, 0},
         {"accept_then", ACT_ACCEPT_THEN, true, 100, 599},
         {"accept_then_reset", ACT_ACCEPT_THEN_RESET, false, 0, 0},
+        {"accept_then_delay", ACT_ACCEPT_THEN_DELAY, true, 0, WAIT_MAX_MS},
         {"terminal", ACT_TERMINAL, true, 0, 0},
         {"truncate", ACT_TRUNCATE, false, 0, 0},
         {"not_jpeg", ACT_NOT_JPEG, false, 0, 0},
@@ -1816,6 +1819,8 @@ api_export_post(struct MHD_Connection *conn, struct request *req, const struct r
         ret = MHD_NO;
         goto out;
     }
+    if (f && f->action == ACT_ACCEPT_THEN_DELAY)
+        sleep_ms(f->arg); /* accepted, the answer held back: a client may die meanwhile */
     if (f && f->action == ACT_ACCEPT_THEN) {
         json_decref(o);
         req->injected = true;

@@ -243,3 +243,40 @@ def test_restart_catch_up_over_the_dfs_api(c):
     names = d.files(c.container)
     check(not [n for n in names if n.startswith(".soracam-lake/exports/")],
           "export journal records left behind: %r" % names)
+
+
+def test_kill_after_export_accepted_unanswered_resumes_without_second_export(c):
+    """SIGKILL after SORACOM accepted an export but before its answer arrived: the intent
+    record written before the request lets the next process find and use that export."""
+    dev = DEVICES[0]
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=dev, SORACAM_SCHEDULE="* * * * * *")
+    c.fake.config(footage_lag_ms=0, export_delay_ms=200)
+    c.fake.faults({"op": "export_post", "device": dev, "action": "accept_then_delay:60000",
+                   "after": 2})
+    d = Proc(c, ["daemon"], env)
+    try:
+        wait_for(lambda: c.fake.stats()["faults_fired"] >= 1, 20, "the held-back export")
+        exports = [e for e in c.fake.stats()["exports"] if e["deviceId"] == dev]
+        held = max(exports, key=lambda e: e["requestedTime"])
+        intents = [f for _, _, fs in os.walk(os.path.join(out, ".soracam-lake", "exports"))
+                   for f in fs if ".pending-" in f]
+        check(any(f.startswith("%d." % held["time"]) for f in intents),
+              "no intent record for the slot: %r" % intents)
+    finally:
+        d.kill()
+    d = Proc(c, ["daemon"], env)
+    try:
+        d.wait_log(r"export %s was accepted for this slot before a restart" % held["exportId"],
+                   30)
+        wait_for(lambda: held["time"] in slots_of(stored_files(out)).get(dev, []), 20,
+                 "the slot stored")
+    finally:
+        rc = d.stop()
+    check(rc == 0, "exit %s" % rc)
+    check(c.fake.posts(dev, held["time"]) == 1, "the slot was exported twice")
+    e = c.fake.export_for(dev, held["time"])
+    name = [f for f in stored_files(out) if "soracam_" in f and
+            slots_of([f])[dev] == [held["time"]]][0]
+    check(md5(open(os.path.join(out, name), "rb").read()) == e["md5"],
+          "stored bytes are not the held-back export's image")
+    assert_no_duplicate_exports(c)

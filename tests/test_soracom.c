@@ -1,6 +1,5 @@
-/* Unit tests for reading SORACOM answers without network or event loop: export status names,
- * SoraCamImageExportInfo objects, the /auth answer, error answers (soracom.c), and the
- * search of the export list after an ambiguous export request (capture.c). */
+/* Unit tests for reading SORACOM answers without network or event loop (soracom.c): export
+ * status names, SoraCamImageExportInfo objects, the /auth answer and error answers. */
 #include "unit.h"
 
 #include <stdbool.h>
@@ -10,7 +9,6 @@
 
 #include <jansson.h>
 
-#include "capture.h"
 #include "soracom.h"
 #include "util.h"
 
@@ -230,7 +228,7 @@ test_export_parse_points_into_json(void **state)
     json_decref(j);
 }
 
-/* ---- the /auth answer, error answers, and the export list after an ambiguous POST ---- */
+/* ---- the /auth answer and error answers ---- */
 
 static void
 test_auth_parse(void **state)
@@ -288,48 +286,6 @@ test_error_describe(void **state)
     assert_string_equal(tiny, "HTTP 40");
 }
 
-static bool
-claimed(const void *arg, const char *id)
-{
-    return strcmp(id, (const char *)arg) == 0;
-}
-
-static void
-test_find_export(void **state)
-{
-    (void)state;
-    const int64_t sent = 1767323045000, answered = sent + 1500, slot = 1767323000000;
-    json_t *list =
-        load("["
-             /* another capture's export, in the window: skipped */
-             "{\"exportId\":\"other\",\"requestedTime\":1767323045100,"
-             "\"status\":\"processing\"},"
-             /* malformed: skipped */
-             "{\"exportId\":\"\",\"requestedTime\":1767323045200,\"status\":\"x\"},"
-             /* too early for this POST */
-             "{\"exportId\":\"old\",\"requestedTime\":1767323039000,\"status\":\"completed\","
-             "\"url\":\"https://x/a.jpg\"},"
-             /* in the window */
-             "{\"exportId\":\"mine\",\"requestedTime\":1767323051400,"
-             "\"status\":\"initializing\"}]");
-    struct soracom_export ex;
-    assert_int_equal(capture_find_export(list, sent, answered, slot, claimed, "other", &ex), 0);
-    assert_string_equal(ex.export_id, "mine");
-    /* Past the window's end (answer + 5 s) nothing matches. */
-    assert_int_equal(capture_find_export(list, sent, sent - 10000, slot, claimed, "other", &ex),
-                     -1);
-    /* Without the claim, the first entry in the window wins. */
-    assert_int_equal(capture_find_export(list, sent, answered, slot, NULL, NULL, &ex), 0);
-    assert_string_equal(ex.export_id, "other");
-    /* An export requested for the slot's own time matches whenever it was listed. */
-    assert_int_equal(capture_find_export(list, 0, 0, 1767323039000, NULL, NULL, &ex), 0);
-    assert_string_equal(ex.export_id, "old");
-    json_decref(list);
-    json_t *obj = load("{\"exportId\":\"mine\"}");
-    assert_int_equal(capture_find_export(obj, sent, answered, slot, NULL, NULL, &ex), -1);
-    json_decref(obj);
-}
-
 int
 main(void)
 {
@@ -340,7 +296,6 @@ main(void)
         cmocka_unit_test(test_export_parse_points_into_json),
         cmocka_unit_test(test_auth_parse),
         cmocka_unit_test(test_error_describe),
-        cmocka_unit_test(test_find_export),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -482,6 +482,186 @@ test_zone_parse_rejects(void **state)
     }
 }
 
+/* ---- template_parse_path ---------------------------------------------------------------- */
+
+/* Renders slot for device under text in zone z, parses the result back, and checks both. */
+static void
+round_trip(const char *text, const struct template_zone *z, int64_t slot, const char *device)
+{
+    struct path_template t;
+    char err[256], name[1100], dev[65];
+    int64_t got = -1;
+    if (template_compile(text, &t, err, sizeof(err)) != 0)
+        fail_msg("template '%s' refused: %s", text, err);
+    assert_int_equal(template_render(&t, z, slot, device, name, sizeof(name)), 0);
+    if (template_parse_path(&t, z, name, &got, dev, sizeof(dev)) != 0)
+        fail_msg("'%s' (template '%s', slot %lld) not recognised", name, text, (long long)slot);
+    /* The same name again: where names collide (a repeated local hour), either slot is right. */
+    char again[1100];
+    assert_int_equal(template_render(&t, z, got, dev, again, sizeof(again)), 0);
+    if (strcmp(again, name) != 0)
+        fail_msg("'%s' parsed as slot %lld device '%s', which renders '%s'", name, (long long)got,
+                 dev, again);
+    if (strstr(text, "{device_id}"))
+        assert_string_equal(dev, device);
+    else
+        assert_string_equal(dev, "");
+    template_free(&t);
+}
+
+static void
+test_parse_path_round_trips(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        TEMPLATE_DEFAULT,
+        TEMPLATE_REFERENCE,
+        "year={yyyy}/month={MM}/day={dd}/{device_id}/{HHmmss}_{SSS}.jpg",
+        "{device_id}/{epoch}.jpg",
+        "{device_id}/{epoch_ms}.jpg",
+        "{yyyy-MM-dd}/{device_id}/{HH.mm.ss}.jpg",
+        "cams/{yy}{MM}{dd}/{device_id}-{HHmmssSSS}.jpeg",
+        "{device_id}_{yyyyMMdd}_{HHmmss}_{SSS}.jpg",
+        "{device_id}{yyyyMMddHHmmssSSS}.jpg",
+    };
+    static const char *const devices[] = {"7CDDDE000001", "A_B-C.D", "x", "7CDDDE_2026"};
+    struct template_zone utc, tokyo;
+    char err[256];
+    assert_int_equal(template_zone_parse("UTC", &utc, err, sizeof(err)), 0);
+    assert_int_equal(template_zone_parse("+09:00", &tokyo, err, sizeof(err)), 0);
+    int64_t slots[] = {iso_ms("2026-11-26T09:05:00.000Z"), iso_ms("2026-11-25T15:00:00.000Z"),
+                       iso_ms("2026-12-31T23:59:59.999Z"), iso_ms("2028-02-29T12:00:00.123Z"),
+                       iso_ms("1970-01-02T00:00:00.000Z")};
+    for (size_t i = 0; i < ARRAY_LEN(texts); i++)
+        for (size_t j = 0; j < ARRAY_LEN(slots); j++)
+            for (size_t k = 0; k < ARRAY_LEN(devices); k++) {
+                round_trip(texts[i], &utc, slots[j], devices[k]);
+                round_trip(texts[i], &tokyo, slots[j], devices[k]);
+            }
+    /* Properties: many slots, exact round trips where names are unique. */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int n = 0; n < 2000; n++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t slot = 1700000000000LL + (int64_t)(x % 400000000000ull);
+        struct path_template t;
+        char name[1100], dev[65];
+        int64_t got;
+        const char *text = texts[n % ARRAY_LEN(texts)];
+        assert_int_equal(template_compile(text, &t, err, sizeof(err)), 0);
+        assert_int_equal(template_render(&t, &tokyo, slot, "7CDDDE000001", name, sizeof(name)), 0);
+        assert_int_equal(template_parse_path(&t, &tokyo, name, &got, dev, sizeof(dev)), 0);
+        if (!strstr(text, "SSS") && !strstr(text, "{epoch_ms}"))
+            assert_int_equal(got, slot - slot % 1000); /* names of whole seconds */
+        else
+            assert_int_equal(got, slot);
+        template_free(&t);
+    }
+}
+
+/* Named zones: the local date and time of the name, including both sides of a change of
+ * daylight-saving time. */
+static void
+test_parse_path_named_zones(void **state)
+{
+    (void)state;
+    struct template_zone z;
+    char err[256];
+    assert_int_equal(template_zone_parse("Asia/Tokyo", &z, err, sizeof(err)), 0);
+    round_trip(TEMPLATE_DEFAULT, &z, iso_ms("2026-11-25T15:00:00.000Z"), "CAM");
+    round_trip(TEMPLATE_DEFAULT, &z, iso_ms("2026-11-25T14:55:00.000Z"), "CAM");
+    assert_int_equal(template_zone_parse("America/New_York", &z, err, sizeof(err)), 0);
+    /* 2026-11-01 01:30 happens twice in New York (EDT, then EST); 2026-03-08 02:30 never. */
+    round_trip(TEMPLATE_DEFAULT, &z, iso_ms("2026-11-01T05:30:00.000Z"), "CAM");
+    round_trip(TEMPLATE_DEFAULT, &z, iso_ms("2026-11-01T06:30:00.000Z"), "CAM");
+    round_trip(TEMPLATE_DEFAULT, &z, iso_ms("2026-03-08T06:59:00.000Z"), "CAM");
+    round_trip(TEMPLATE_DEFAULT, &z, iso_ms("2026-03-08T07:00:00.000Z"), "CAM");
+    struct path_template t;
+    int64_t got;
+    char dev[65];
+    assert_int_equal(template_compile(TEMPLATE_DEFAULT, &t, err, sizeof(err)), 0);
+    /* A local time that does not exist is no slot's name. */
+    assert_int_equal(template_parse_path(&t, &z, "2026/03/08/CAM/soracam_20260308_023000_000.jpg",
+                                         &got, dev, sizeof(dev)),
+                     -1);
+    template_free(&t);
+}
+
+static void
+test_parse_path_rejects(void **state)
+{
+    (void)state;
+    struct template_zone utc;
+    struct path_template t, ref;
+    char err[256], dev[65] = "unchanged";
+    int64_t got = 42;
+    assert_int_equal(template_zone_parse("UTC", &utc, err, sizeof(err)), 0);
+    assert_int_equal(template_compile(TEMPLATE_DEFAULT, &t, err, sizeof(err)), 0);
+    assert_int_equal(template_compile(TEMPLATE_REFERENCE, &ref, err, sizeof(err)), 0);
+    static const char *const bad[] = {
+        "2026/11/26/7CDDDE000001/soracam_20261126_090500_000.jpg.json", /* a sidecar */
+        "2026/11/26/7CDDDE000001/soracam_20261126_090500_000.jp",
+        "2026/11/26/7CDDDE000001/soracam_20261127_090500_000.jpg", /* dates disagree */
+        "2026/13/26/7CDDDE000001/soracam_20261326_090500_000.jpg", /* month 13 */
+        "2026/11/26/7CDDDE000001/soracam_20261126_250500_000.jpg", /* hour 25 */
+        "2026/11/26/7CDDDE000001/soracam_2026112_090500_000.jpg",
+        "2026/11/26/7CDD DE/soracam_20261126_090500_000.jpg", /* not a device id */
+        "2026/11/26//soracam_20261126_090500_000.jpg",        /* no device */
+        "2026/11/26/soracam_20261126_090500_000.jpg",         /* the reference template's */
+        ".soracam-lake/missing/7CDDDE000001/1795651500000.1795688016211.json",
+        "",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+        if (template_parse_path(&t, &utc, bad[i], &got, dev, sizeof(dev)) != -1)
+            fail_msg("'%s' was recognised", bad[i]);
+    assert_int_equal(got, 42);
+    /* A device id longer than the caller's buffer is refused, not cut. */
+    char small[4];
+    assert_int_equal(template_parse_path(&t, &utc,
+                                         "2026/11/26/7CDDDE000001/soracam_20261126_090500_000.jpg",
+                                         &got, small, sizeof(small)),
+                     -1);
+    /* The reference template names no camera: the device is "". */
+    assert_int_equal(template_parse_path(&ref, &utc, "2026/11/26/soracam_20261126_090500_000.jpg",
+                                         &got, dev, sizeof(dev)),
+                     0);
+    assert_string_equal(dev, "");
+    assert_int_equal(got, iso_ms("2026-11-26T09:05:00.000Z"));
+    assert_int_equal(template_parse_path(&ref, &utc, "2026/11/26/X/soracam_20261126_090500_000.jpg",
+                                         &got, dev, sizeof(dev)),
+                     -1);
+    template_free(&t);
+    template_free(&ref);
+}
+
+/* Local midnight to UTC, and back. */
+static void
+test_zone_utc(void **state)
+{
+    (void)state;
+    struct template_zone z;
+    char err[256];
+    struct tm tm = {.tm_year = 126, .tm_mon = 10, .tm_mday = 26};
+    assert_int_equal(template_zone_parse("UTC", &z, err, sizeof(err)), 0);
+    assert_int_equal(template_zone_utc(&z, &tm, -1), iso_ms("2026-11-26T00:00:00.000Z"));
+    assert_int_equal(template_zone_parse("+09:00", &z, err, sizeof(err)), 0);
+    assert_int_equal(template_zone_utc(&z, &tm, -1), iso_ms("2026-11-25T15:00:00.000Z"));
+    assert_int_equal(template_zone_parse("-05:30", &z, err, sizeof(err)), 0);
+    assert_int_equal(template_zone_utc(&z, &tm, -1), iso_ms("2026-11-26T05:30:00.000Z"));
+    assert_int_equal(template_zone_parse("Asia/Tokyo", &z, err, sizeof(err)), 0);
+    assert_int_equal(template_zone_utc(&z, &tm, -1), iso_ms("2026-11-25T15:00:00.000Z"));
+    tm.tm_mday = 31; /* normalised: December 1st */
+    assert_int_equal(template_zone_utc(&z, &tm, -1), iso_ms("2026-11-30T15:00:00.000Z"));
+    struct tm back;
+    int ms;
+    template_zone_time(&z, iso_ms("2026-11-30T15:00:00.250Z"), &back, &ms);
+    assert_int_equal(back.tm_mon, 11);
+    assert_int_equal(back.tm_mday, 1);
+    assert_int_equal(back.tm_hour, 0);
+    assert_int_equal(ms, 250);
+}
+
 int
 main(void)
 {
@@ -499,6 +679,10 @@ main(void)
         cmocka_unit_test(test_zone_parse_accepts),
         cmocka_unit_test_setup_teardown(test_zone_parse_named, save_tz, restore_tz),
         cmocka_unit_test_setup_teardown(test_zone_parse_rejects, save_tz, restore_tz),
+        cmocka_unit_test(test_parse_path_round_trips),
+        cmocka_unit_test_setup_teardown(test_parse_path_named_zones, save_tz, restore_tz),
+        cmocka_unit_test(test_parse_path_rejects),
+        cmocka_unit_test_setup_teardown(test_zone_utc, save_tz, restore_tz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
