@@ -121,6 +121,8 @@ tmp_dir_setup(struct dir_sink *s)
     size_t hl = strlen(s->host);
     time_t now = time(NULL);
     struct dirent *e;
+    /* cppcheck-suppress readdirCalled ; false positive: readdir is thread-safe on a stream
+     * only this thread uses (glibc deprecates readdir_r). */
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
