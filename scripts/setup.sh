@@ -3,7 +3,9 @@
 #   scripts/setup.sh          build dependencies (compiler, libcurl, OpenSSL, jansson, libmicrohttpd, libjpeg)
 #   scripts/setup.sh --test   also the test tools: cmocka, python3, the Azure SDK for Python, Chromium
 #                             (renders gallery pages headless), man-db, openssl (test certificates),
-#                             Azurite (npm, pinned)
+#                             Azurite (npm, pinned), and the checkers CI runs: clang with
+#                             libFuzzer (make fuzz), cppcheck (make analyze),
+#                             valgrind (make valgrind)
 set -euo pipefail
 
 AZURITE_VERSION=3.37.0
@@ -14,7 +16,8 @@ want_test=0
 pkgs=(build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev
       libjpeg62-turbo-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
-    pkgs+=(libcmocka-dev python3 python3-azure clang-format chromium man-db openssl)
+    pkgs+=(libcmocka-dev python3 python3-azure clang-format chromium man-db openssl clang
+           libclang-rt-14-dev cppcheck valgrind)
 fi
 
 missing=()

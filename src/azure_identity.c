@@ -25,6 +25,7 @@
 #define MAX_ANSWER        (64 * 1024)
 #define MAX_MESSAGE_ECHO  200
 #define MAX_RETRY_AFTER_S 10
+#define MAX_LIFETIME_S    (7 * 86400) /* a token is trusted this long at most, whatever it says */
 
 struct azure_identity {
     struct loop *loop;              /* where the fetch runs */
@@ -112,7 +113,7 @@ azure_identity_parse(const char *body, size_t len, int64_t now_s, char **token, 
     if (json_seconds(json_object_get(doc, "expires_on"), &exp) == 0) {
         /* absolute time */
     } else if (json_seconds(json_object_get(doc, "expires_in"), &in) == 0) {
-        exp = now_s + in;
+        exp = now_s + (in < MAX_LIFETIME_S ? in : MAX_LIFETIME_S);
     } else {
         snprintf(err, errlen, "the answer has neither expires_on nor expires_in in seconds");
         goto out;
@@ -123,7 +124,7 @@ azure_identity_parse(const char *body, size_t len, int64_t now_s, char **token, 
         goto out;
     }
     *token = xstrdup(tok);
-    *expires_on = exp;
+    *expires_on = exp < now_s + MAX_LIFETIME_S ? exp : now_s + MAX_LIFETIME_S;
     result = 0;
 out:
     json_decref(doc);

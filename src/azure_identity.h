@@ -67,8 +67,8 @@ enum azure_token_action azure_identity_policy(bool have, int64_t now_s, int64_t 
 
 /* Parses a token endpoint's JSON answer: access_token, token_type Bearer (if present), and
  * expires_on (epoch seconds as a string or number) or else expires_in (seconds from now_s).
- * Returns 0 with a malloc'd *token and *expires_on, or -1 with a message in err (never
- * containing the token). */
+ * An expiry more than a week after now_s counts as a week. Returns 0 with a malloc'd *token
+ * and *expires_on, or -1 with a message in err (never containing the token). */
 int azure_identity_parse(const char *body, size_t len, int64_t now_s, char **token,
                          int64_t *expires_on, char *err, size_t errlen);
 

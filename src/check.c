@@ -27,7 +27,6 @@ struct checker {
     struct soracom_call call;
     char **cams;        /* cameras to check */
     size_t ncams, next; /* how many, and the one being checked */
-    bool soracom_ok;    /* authentication worked */
     int passed, failed;
     char probe_path[160];
     struct sink_object probe;

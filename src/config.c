@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "devices.h"
 #include "redact.h"
 #include "util.h"
 
@@ -196,27 +197,15 @@ problem(struct problems *p, int opt, const char *fmt, ...)
     p->count++;
 }
 
-static bool
-device_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
-            return false;
-    return true;
-}
-
 static void
 add_devices(struct config *cfg, struct problems *p, int opt, const char *list)
 {
     char *copy = xstrdup(list), *save = NULL;
     for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-        if (!device_id_ok(tok)) {
+        if (!devices_id_ok(tok)) {
             problem(p, opt,
-                    "'%s' is not a device id (letters, digits, '-', '_', '.'; up to 64; "
-                    "e.g. 7CDDDEADBEEF as shown in the SORACOM console)",
+                    "'%s' is not a device id (1 to 64 letters, digits, '-', '_', '.', not "
+                    "starting with '.'; e.g. 7CDDDEADBEEF as shown in the SORACOM console)",
                     tok);
             continue;
         }
@@ -892,10 +881,12 @@ load_fleet(struct config *cfg, struct problems *p, const char *const *v)
         cfg->shard_index = k;
         cfg->shard_count = total;
     }
-    n = 0;
-    if (v[O_MAX_CONNECTIONS] &&
-        (load_int(p, O_MAX_CONNECTIONS, v[O_MAX_CONNECTIONS], 1, 10000, &n), n))
-        cfg->max_connections = (long)n;
+    if (v[O_MAX_CONNECTIONS]) {
+        n = 0;
+        load_int(p, O_MAX_CONNECTIONS, v[O_MAX_CONNECTIONS], 1, 10000, &n);
+        if (n)
+            cfg->max_connections = (long)n;
+    }
 }
 
 /* Loads the settings; soracom false makes the AuthKey and the cameras optional. */

@@ -2,6 +2,7 @@
  * listSoraCamDevices each cycle), filtered to this instance's shard. */
 #include "devices.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,18 @@
 
 #define MAX_PAGES   100
 #define SKIPS_SHOWN 10
+
+bool
+devices_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64 || id[0] == '.')
+        return false;
+    for (; *id; id++)
+        if (!isalnum((unsigned char)*id) && *id != '-' && *id != '_' && *id != '.')
+            return false;
+    return true;
+}
 
 int
 devices_in_shard(const char *device, long index, long count)
@@ -30,58 +43,98 @@ struct resolve {
     const struct config *cfg;
     struct soracom *sc;
     struct soracom_call call;
-    struct camera *cams;
-    size_t ncams;
-    size_t asleep, offline, other_shard;
-    size_t listed, unusable; /* entries listed; those without a usable deviceId */
-    char skipped[256];       /* the first few skipped ids with reasons */
+    struct devices_found found;
     int pages;
     void (*cb)(void *, const struct camera *, size_t, const char *);
     void *arg;
 };
 
 static void
-add_camera(struct resolve *r, const char *id, const char *name)
+add_camera(struct devices_found *f, const char *id, const char *name)
 {
-    r->cams = xrealloc(r->cams, (r->ncams + 1) * sizeof(*r->cams));
-    struct camera *c = &r->cams[r->ncams++];
+    f->cams = xrealloc(f->cams, (f->ncams + 1) * sizeof(*f->cams));
+    struct camera *c = &f->cams[f->ncams++];
     memset(c, 0, sizeof(*c));
     snprintf(c->id, sizeof(c->id), "%s", id);
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
 }
 
 static void
-note_skip(struct resolve *r, const char *id, const char *why)
+note_skip(struct devices_found *f, const char *id, const char *why)
 {
-    size_t n = strlen(r->skipped);
-    if (r->asleep + r->offline <= SKIPS_SHOWN && n < sizeof(r->skipped) - 1)
-        snprintf(r->skipped + n, sizeof(r->skipped) - n, "%s%s (%s)", n ? ", " : "", id, why);
+    size_t n = strlen(f->skipped);
+    if (f->asleep + f->offline <= SKIPS_SHOWN && n < sizeof(f->skipped) - 1)
+        snprintf(f->skipped + n, sizeof(f->skipped) - n, "%s%s (%s)", n ? ", " : "", id, why);
     log_debug("camera %s skipped: %s", id, why);
+}
+
+int
+devices_take_page(struct devices_found *f, const json_t *page, long index, long count)
+{
+    size_t i;
+    const json_t *d;
+    if (!json_is_array(page))
+        return -1;
+    json_array_foreach(page, i, d)
+    {
+        const char *id = json_string_value(json_object_get(d, "deviceId"));
+        const char *name = json_string_value(json_object_get(d, "name"));
+        const char *power = json_string_value(json_object_get(d, "powerState"));
+        const json_t *connected = json_object_get(d, "connected");
+        f->listed++;
+        if (!id || !devices_id_ok(id)) {
+            f->unusable++;
+            if (id)
+                log_warn("camera discovery: ignoring a camera whose device id is not 1 to 64 "
+                         "letters, digits, '-', '_' or '.'");
+            continue;
+        }
+        if (!devices_in_shard(id, index, count)) {
+            f->other_shard++;
+        } else if (json_is_false(connected)) {
+            f->offline++;
+            note_skip(f, id, "disconnected");
+        } else if (power && strcmp(power, "on") != 0) {
+            f->asleep++;
+            note_skip(f, id, power);
+        } else {
+            add_camera(f, id, name);
+        }
+    }
+    return 0;
+}
+
+void
+devices_found_free(struct devices_found *f)
+{
+    free(f->cams);
+    memset(f, 0, sizeof(*f));
 }
 
 static void
 finish(struct resolve *r, const char *error)
 {
+    struct devices_found *f = &r->found;
     char why[160];
-    if (!error && r->unusable && r->unusable == r->listed) {
+    if (!error && f->unusable && f->unusable == f->listed) {
         snprintf(why, sizeof(why),
                  "camera discovery failed: SORACOM listed %zu device(s), none with a usable "
                  "deviceId",
-                 r->listed);
+                 f->listed);
         error = why;
-    } else if (!error && r->unusable) {
+    } else if (!error && f->unusable) {
         log_warn("cameras: %zu of the %zu devices SORACOM listed have no usable deviceId; "
                  "skipped",
-                 r->unusable, r->listed);
+                 f->unusable, f->listed);
     }
     if (!error)
         log_info("cameras: %zu to capture%s; %zu asleep, %zu disconnected%s%s, %zu in other "
                  "shards",
-                 r->ncams, r->cfg->all_devices ? " (discovered)" : "", r->asleep, r->offline,
-                 r->skipped[0] ? ": " : "", r->skipped, r->other_shard);
-    r->cb(r->arg, r->cams, r->ncams, error);
+                 f->ncams, r->cfg->all_devices ? " (discovered)" : "", f->asleep, f->offline,
+                 f->skipped[0] ? ": " : "", f->skipped, f->other_shard);
+    r->cb(r->arg, f->cams, f->ncams, error);
     soracom_call_clear(&r->call);
-    free(r->cams);
+    devices_found_free(f);
     free(r);
 }
 
@@ -101,31 +154,7 @@ listed(struct soracom_call *call, void *arg)
         finish(r, error);
         return;
     }
-    size_t i;
-    json_t *d;
-    json_array_foreach(call->json, i, d)
-    {
-        const char *id = json_string_value(json_object_get(d, "deviceId"));
-        const char *name = json_string_value(json_object_get(d, "name"));
-        const char *power = json_string_value(json_object_get(d, "powerState"));
-        json_t *connected = json_object_get(d, "connected");
-        r->listed++;
-        if (!id || !*id || strlen(id) > 64) {
-            r->unusable++;
-            continue;
-        }
-        if (!devices_in_shard(id, r->cfg->shard_index, r->cfg->shard_count)) {
-            r->other_shard++;
-        } else if (json_is_false(connected)) {
-            r->offline++;
-            note_skip(r, id, "disconnected");
-        } else if (power && strcmp(power, "on") != 0) {
-            r->asleep++;
-            note_skip(r, id, power);
-        } else {
-            add_camera(r, id, name);
-        }
-    }
+    devices_take_page(&r->found, call->json, r->cfg->shard_index, r->cfg->shard_count);
     if (call->next_key[0] && ++r->pages < MAX_PAGES) {
         char key[256];
         snprintf(key, sizeof(key), "%s", call->next_key);
@@ -157,9 +186,9 @@ devices_resolve(const struct config *cfg, struct soracom *sc,
     }
     for (size_t i = 0; i < cfg->ndevices; i++) {
         if (devices_in_shard(cfg->devices[i], cfg->shard_index, cfg->shard_count))
-            add_camera(r, cfg->devices[i], NULL);
+            add_camera(&r->found, cfg->devices[i], NULL);
         else
-            r->other_shard++;
+            r->found.other_shard++;
     }
     finish(r, NULL);
 }

@@ -59,21 +59,17 @@ static int
 on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)e;
-    struct loop *l = userp;
+    (void)socketp;
+    const struct loop *l = userp;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL);
         return 0;
     }
-    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
-                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+    struct epoll_event ev = {.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
+                                       ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u),
                              .data.fd = s};
-    if (!socketp) {
-        curl_multi_assign(l->multi, s, l);
-        if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
-            epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev);
-    } else if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT)
         epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
-    }
     return 0;
 }
 
@@ -634,9 +630,9 @@ loop_run(struct loop *l)
                 if (l->watch_fn)
                     l->watch_fn(l->watch_arg);
             } else {
-                int mask = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                           (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                           (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+                int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                           ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                           ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
                 curl_multi_socket_action(l->multi, fd, mask, &running);
             }
         }

@@ -315,7 +315,7 @@ enqueue(struct runner *r, struct runner_batch *b)
 }
 
 static void
-remove_waiting(struct runner *r, struct runner_batch *b)
+remove_waiting(struct runner *r, const struct runner_batch *b)
 {
     for (size_t i = 0; i < r->nwaiting; i++) {
         if (r->waiting[i] == b) {

@@ -574,7 +574,9 @@ schedule_next(const struct schedule *s, int64_t t)
             }
             continue;
         }
-        return days * SECONDS_PER_DAY + m.hour * 3600 + m.min * 60 + sec;
+        int64_t found = days * SECONDS_PER_DAY + m.hour * 3600 + m.min * 60 + sec;
+        /* Past the last supported second schedule_prev cannot see it: no answer either. */
+        return found > LAST_SUPPORTED_T ? -1 : found;
     }
 }
 

@@ -121,6 +121,8 @@ tmp_dir_setup(struct dir_sink *s)
     size_t hl = strlen(s->host);
     time_t now = time(NULL);
     struct dirent *e;
+    /* cppcheck-suppress readdirCalled ; false positive: readdir is thread-safe on a stream
+     * only this thread uses (glibc deprecates readdir_r). */
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
@@ -511,6 +513,8 @@ walk(const char *root, const char *rel, const char *prefix, struct buf *names, s
     size_t plen = strlen(prefix);
     struct dirent *e;
     int rc = 0;
+    /* cppcheck-suppress readdirCalled ; false positive: readdir is thread-safe on a stream
+     * only this thread uses (glibc deprecates readdir_r). */
     while ((e = readdir(d)) && rc == 0) {
         char path[PATH_MAX];
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)

@@ -180,12 +180,11 @@ rate_wait_ms(const struct http_req *req)
     return s * 1000;
 }
 
-/* Describes a SORACOM error answer: "HTTP 404 SCM0404: message". */
-static void
-describe_error(const struct http_req *req, char *out, size_t outlen)
+void
+soracom_error_describe(long status, const char *body, size_t len, char *out, size_t outlen)
 {
     json_error_t jerr;
-    json_t *j = req->resp.len ? json_loadb(req->resp.data, req->resp.len, 0, &jerr) : NULL;
+    json_t *j = body && len ? json_loadb(body, len, 0, &jerr) : NULL;
     const char *code = NULL, *msg = NULL;
     if (json_is_object(j)) {
         json_t *em = json_object_get(j, "errorMessage");
@@ -194,10 +193,16 @@ describe_error(const struct http_req *req, char *out, size_t outlen)
         msg = json_string_value(json_object_get(src, "message"));
     }
     if (code || msg)
-        snprintf(out, outlen, "HTTP %ld %s: %.200s", req->status, code ? code : "", msg ? msg : "");
+        snprintf(out, outlen, "HTTP %ld %s: %.200s", status, code ? code : "", msg ? msg : "");
     else
-        snprintf(out, outlen, "HTTP %ld", req->status);
+        snprintf(out, outlen, "HTTP %ld", status);
     json_decref(j);
+}
+
+static void
+describe_error(const struct http_req *req, char *out, size_t outlen)
+{
+    soracom_error_describe(req->status, req->resp.data, req->resp.len, out, outlen);
 }
 
 /* ---- authentication ---- */
@@ -230,6 +235,26 @@ auth_retry(void *arg)
     start_auth(sc);
 }
 
+int
+soracom_auth_parse(const char *body, size_t len, char **api_key, char **token, char **operator_id)
+{
+    json_error_t jerr;
+    json_t *j = body ? json_loadb(body, len, 0, &jerr) : NULL;
+    const char *key = json_string_value(json_object_get(j, "apiKey"));
+    const char *tok = json_string_value(json_object_get(j, "token"));
+    const char *op = json_string_value(json_object_get(j, "operatorId"));
+    int rc = -1;
+    *api_key = *token = *operator_id = NULL;
+    if (key && tok && *key && *tok) {
+        *api_key = xstrdup(key);
+        *token = xstrdup(tok);
+        *operator_id = xstrdup(op ? op : "");
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
 static void
 auth_done(struct http_req *req, void *arg)
 {
@@ -241,12 +266,8 @@ auth_done(struct http_req *req, void *arg)
     wipe_free(sc->auth_body);
     sc->auth_body = NULL;
     if (req->result == HTTP_OK && req->status == 200) {
-        json_error_t jerr;
-        json_t *j = json_loadb(req->resp.data ? req->resp.data : "", req->resp.len, 0, &jerr);
-        const char *key = json_string_value(json_object_get(j, "apiKey"));
-        const char *tok = json_string_value(json_object_get(j, "token"));
-        const char *op = json_string_value(json_object_get(j, "operatorId"));
-        if (key && tok && *key && *tok) {
+        char *key, *tok, *op;
+        if (soracom_auth_parse(req->resp.data, req->resp.len, &key, &tok, &op) == 0) {
             if (sc->api_key)
                 redact_remove(sc->api_key);
             if (sc->token)
@@ -256,19 +277,20 @@ auth_done(struct http_req *req, void *arg)
             wipe_free(sc->api_key);
             wipe_free(sc->token);
             free(sc->operator_id);
-            sc->api_key = xstrdup(key);
-            sc->token = xstrdup(tok);
-            sc->operator_id = xstrdup(op ? op : "");
+            sc->api_key = key;
+            sc->token = tok;
+            sc->operator_id = op;
             sc->generation++;
             sc->token_expires_mono = time_mono_ms() + sc->cfg->token_timeout_s * 1000;
             sc->authenticating = false;
             log_info("SORACOM: authenticated as operator %s (token valid %llds)", sc->operator_id,
                      (long long)sc->cfg->token_timeout_s);
-            json_decref(j);
             http_req_clear(req);
             finish_waiters(sc, true);
             return;
         }
+        json_error_t jerr;
+        json_t *j = json_loadb(req->resp.data ? req->resp.data : "", req->resp.len, 0, &jerr);
         if (!j)
             snprintf(sc->auth_error, sizeof(sc->auth_error),
                      "SORACOM authentication at %s answered 200 with malformed JSON (line %d: "

@@ -4,6 +4,7 @@
 #define SORACAM_SORACOM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -98,6 +99,15 @@ void soracom_call_cancel(struct soracom_call *call);
 int soracom_export_parse(const json_t *j, struct soracom_export *out, char *err, size_t errlen);
 /* Maps a status string to the enum; unknown values give SORACOM_EXPORT_OTHER. */
 enum soracom_export_status soracom_export_status_parse(const char *s);
+
+/* Reads an /auth answer: apiKey and token (non-empty strings) and operatorId. Returns 0 with
+ * malloc'd copies in *api_key, *token and *operator_id ("" when absent), or -1 (all NULL)
+ * when the answer lacks a key or token or is not JSON. */
+int soracom_auth_parse(const char *body, size_t len, char **api_key, char **token,
+                       char **operator_id);
+/* Describes a SORACOM error answer of HTTP status with body[0..len) (may be NULL) into out:
+ * "HTTP 404 SCM0404: message", or "HTTP 404" when the body names no code or message. */
+void soracom_error_describe(long status, const char *body, size_t len, char *out, size_t outlen);
 
 /* Requests counted so far: auth requests and all API requests. */
 long soracom_auth_count(const struct soracom *sc);

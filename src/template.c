@@ -10,6 +10,9 @@
 #include "util.h"
 
 #define PATH_MAX_LEN 1024
+/* Work one recognition may do. Sane templates need a few hundred steps; tokens of variable
+ * width side by side ({device_id}{epoch}) could otherwise take exponential time. */
+#define MATCH_STEPS 20000
 
 /* Characters a template may contain outside braces: enough for Hive-style partitions
  * ("year={yyyy}/") and ordinary names, nothing that needs quoting anywhere. */
@@ -250,6 +253,7 @@ struct matcher {
     size_t nel;
     struct found f;
     int64_t slot_ms;
+    long steps; /* match_from calls so far, against MATCH_STEPS */
 };
 
 /* Splits the template into pieces. Returns the count, or 0 when it cannot be parsed. */
@@ -378,6 +382,8 @@ static bool
 match_from(struct matcher *m, size_t i, size_t pos)
 {
     const char *s = m->name + pos;
+    if (++m->steps > MATCH_STEPS)
+        return false;
     if (i == m->nel)
         return *s == '\0' && match_verify(m);
     const struct elem *e = &m->el[i];

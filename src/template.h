@@ -43,8 +43,9 @@ int template_render(const struct path_template *t, const struct template_zone *z
 int template_parse_path(const struct path_template *t, const struct template_zone *z,
                         const char *name, int64_t *slot_ms, char *device, size_t devlen);
 
-/* Breaks ms (UNIX milliseconds) down into the zone's local time; *msec gets the milliseconds. */
-void template_zone_time(const struct template_zone *z, int64_t ms, struct tm *tm, int *msec);
+/* Breaks slot_ms (UNIX milliseconds) down into the zone's local time; *ms gets the
+ * milliseconds. */
+void template_zone_time(const struct template_zone *z, int64_t slot_ms, struct tm *tm, int *ms);
 /* The UNIX milliseconds of a local time of the zone (tm is normalised like mktime: day 32 is
  * the next month's first). isdst: -1 to let the zone decide, 0 or 1 to pick one side of a
  * daylight-saving change. */

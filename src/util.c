@@ -244,7 +244,12 @@ time_parse_iso(const char *s, int64_t *ms)
                     .tm_min = mi,
                     .tm_sec = sec};
     time_t t = timegm(&tm);
-    *ms = ((int64_t)t - off) * 1000 + frac;
+    int64_t v = ((int64_t)t - off) * 1000 + frac;
+    /* The zone offset can move a moment out of 1970..9999 in UTC, where it could not be
+     * written back in this form (and the schedule functions give no answer). */
+    if (v < 0 || v > INT64_C(253402300799999))
+        return -1;
+    *ms = v;
     return 0;
 }
 

@@ -41,7 +41,8 @@ void time_format_iso(int64_t ms, char *out, size_t outlen);
 /* Writes "Thu, 26 Nov 2026 07:20:00 GMT" into out (at least 32 bytes). */
 void time_format_rfc1123(int64_t ms, char *out, size_t outlen);
 /* Parses ISO-8601 "YYYY-MM-DDTHH:MM[:SS[.fff]](Z|+hh:mm|-hh:mm)" (a space may replace 'T';
- * no zone means UTC). Returns 0 and the UNIX milliseconds in *ms, or -1. */
+ * no zone means UTC). Returns 0 and the UNIX milliseconds in *ms, or -1 (also for a moment
+ * outside 1970-01-01 to 9999-12-31 in UTC). */
 int time_parse_iso(const char *s, int64_t *ms);
 /* Parses a duration "90", "90s", "1500ms", "5m", "2h" into milliseconds. Returns 0 or -1. */
 int parse_duration_ms(const char *s, int64_t *ms);

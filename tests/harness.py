@@ -6,7 +6,12 @@ loopback ports, runs the cmocka unit test binaries, then every integration case
 (functions named test_* in tests/it_*.py), stops the servers, and ends with the line
 "N passed, N failed". Exit status 0 only when nothing failed.
 
-    python3 tests/harness.py --build build --bin ./soracam-lake [-k substring] [--no-unit]
+    python3 tests/harness.py --build build --bin ./soracam-lake [-k substring[,substring...]]
+                             [--no-unit] [--wrap "valgrind ..."] [--time-scale N]
+
+--wrap runs every soracam-lake invocation under a command prefix. For valgrind, each
+process writes its report to the case's directory, and a case fails when any report holds
+an error or a counted leak. --time-scale multiplies the cases' timeouts (for slow wrappers).
 """
 import argparse
 import glob
@@ -15,6 +20,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -27,6 +33,17 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+
+# Set by main from --wrap and --time-scale; the it_*.py modules see the same values because
+# they import this module (see the sys.modules alias at the end).
+WRAP = []
+TIME_SCALE = 1.0
+
+
+def scaled(seconds):
+    """A timeout stretched by --time-scale."""
+    return seconds * TIME_SCALE
+
 
 AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
                "K1SZFPTOtr/KBHBeksoGMGw==")
@@ -46,7 +63,9 @@ def check(cond, msg):
 
 
 def wait_for(cond, timeout, what):
-    """Polls cond() until true; fails after timeout seconds. For conditions, not sleeps."""
+    """Polls cond() until true; fails after timeout seconds (times --time-scale). For
+    conditions, not sleeps."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = cond()
@@ -256,11 +275,19 @@ class Ctx:
                 e[k] = v
         return e
 
+    def cmd(self, args):
+        """The command line that runs soracam-lake with args (under --wrap, if given)."""
+        wrap = list(WRAP)
+        if wrap and os.path.basename(wrap[0]) == "valgrind":
+            wrap.insert(1, "--log-file=" + os.path.join(self.tmp, "valgrind.%p.log"))
+        return wrap + [self.bin] + args
+
     def run(self, args, env=None, timeout=90):
         """Runs soracam-lake with args; returns Result. Bounded by timeout."""
         t0 = time.monotonic()
-        p = subprocess.run([self.bin] + args, env=env if env is not None else self.env(),
-                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        p = subprocess.run(self.cmd(args), env=env if env is not None else self.env(),
+                           capture_output=True, timeout=scaled(timeout),
+                           stdin=subprocess.DEVNULL)
         r = Result(p.returncode, p.stdout.decode(errors="replace"),
                    p.stderr.decode(errors="replace"), time.monotonic() - t0)
         self.h.outputs.append(p.stdout + p.stderr)
@@ -291,6 +318,19 @@ class Ctx:
         """(bytes, properties) of a blob."""
         bc = self.container_client().get_blob_client(name)
         return bc.download_blob().readall(), bc.get_blob_properties()
+
+
+def valgrind_findings(tmp):
+    """The valgrind reports in tmp that hold an error or a counted leak, with their text. (A
+    process a case killed with SIGKILL leaves a report without a summary: nothing to judge.)"""
+    bad = []
+    for path in sorted(glob.glob(os.path.join(tmp, "valgrind.*.log"))):
+        with open(path, errors="replace") as f:
+            text = f.read()
+        m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+        if m is not None and int(m.group(1)) > 0:
+            bad.append("%s:\n%s" % (os.path.basename(path), text[-6000:]))
+    return bad
 
 
 def jpeg_comment(data):
@@ -415,7 +455,8 @@ class Harness:
                 if name.startswith("test_") and callable(fn):
                     found.append(("%s.%s" % (modname, name), fn))
         if self.args.k:
-            found = [c for c in found if self.args.k in c[0]]
+            keys = [k.strip() for k in self.args.k.split(",") if k.strip()]
+            found = [c for c in found if any(k in c[0] for k in keys)]
         return found
 
     def run_integration(self):
@@ -425,6 +466,9 @@ class Harness:
             try:
                 self.fake.reset()
                 fn(Ctx(self, name.split(".")[1], tmp))
+                reports = valgrind_findings(tmp) if WRAP else []
+                if reports:
+                    raise Failed("valgrind found errors or leaks:\n" + "\n".join(reports))
                 self.passed += 1
                 print("ok   %-58s %5.1fs" % (name, time.monotonic() - t0))
             except Exception as e:
@@ -435,6 +479,9 @@ class Harness:
                     print("     " + str(e).replace("\n", "\n     "))
                 else:
                     traceback.print_exc()
+                if WRAP and "valgrind found" not in str(e):
+                    for r in valgrind_findings(tmp):
+                        print("     " + r.replace("\n", "\n     "))
                 for s in self.servers:
                     if not s.alive():
                         print("     server %s died:\n%s" % (s.name, s.tail()))
@@ -464,9 +511,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--bin", default=os.path.join(ROOT, "soracam-lake"))
-    ap.add_argument("-k", help="only integration cases whose name contains this")
+    ap.add_argument("-k", help="only integration cases whose name contains this (or any of "
+                               "several, comma-separated)")
     ap.add_argument("--no-unit", action="store_true")
+    ap.add_argument("--wrap", default="", help="command prefix for every soracam-lake run")
+    ap.add_argument("--time-scale", type=float, default=1.0,
+                    help="multiply the cases' timeouts by this")
     args = ap.parse_args()
+    global WRAP, TIME_SCALE
+    WRAP = shlex.split(args.wrap)
+    TIME_SCALE = args.time_scale
     h = Harness(args)
     t0 = time.monotonic()
     try:
@@ -494,4 +548,7 @@ def main():
 
 
 if __name__ == "__main__":
+    # The cases import "harness": make that this very module, so they share WRAP and
+    # TIME_SCALE with main instead of loading a second copy.
+    sys.modules["harness"] = sys.modules[__name__]
     main()

@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import DEVICES, Failed, check, free_port, iso, jpeg_comment, md5, wait_for
+from harness import DEVICES, Failed, check, free_port, iso, jpeg_comment, md5, scaled, wait_for
 
 
 class Proc:
@@ -19,7 +19,7 @@ class Proc:
         self.c = c
         self.err_path = os.path.join(c.tmp, "daemon.err")
         self.err_file = open(self.err_path, "wb")
-        self.p = subprocess.Popen([c.bin] + args, env=env, stdout=self.err_file,
+        self.p = subprocess.Popen(c.cmd(args), env=env, stdout=self.err_file,
                                   stderr=self.err_file, stdin=subprocess.DEVNULL)
 
     def err(self):
@@ -40,7 +40,7 @@ class Proc:
         if self.p.poll() is None:
             self.p.send_signal(sig)
         try:
-            rc = self.p.wait(timeout)
+            rc = self.p.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait(10)

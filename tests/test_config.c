@@ -247,6 +247,9 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     {"SORACOM_DEVICE_ID", "a/b", NULL, NULL, NULL, "'a/b' is not a device id"},
     {"SORACOM_DEVICE_ID", "cam!", NULL, NULL, NULL, "'cam!' is not a device id"},
+    /* An id is a path segment of every object name: "." and ".." would climb out. */
+    {"SORACOM_DEVICE_ID", "..", NULL, NULL, NULL, "'..' is not a device id"},
+    {"SORACOM_DEVICE_IDS", "cam1,.hidden", NULL, NULL, NULL, "'.hidden' is not a device id"},
     {"SORACOM_DEVICE_IDS", "cam1,bad/id", NULL, NULL, NULL, "'bad/id' is not a device id"},
     {"SORACOM_DEVICE_IDS", "a123456789012345678901234567890123456789012345678901234567890123456789",
      NULL, NULL, NULL, "is not a device id"},

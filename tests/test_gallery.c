@@ -56,7 +56,7 @@ make_jpeg(unsigned w, unsigned h, size_t *len)
     struct jpeg_error_mgr err;
     unsigned char *out = NULL;
     unsigned long outlen = 0;
-    unsigned char *row = malloc((size_t)w * 3);
+    unsigned char *row = xmalloc((size_t)w * 3);
     c.err = jpeg_std_error(&err);
     jpeg_create_compress(&c);
     jpeg_mem_dest(&c, &out, &outlen);

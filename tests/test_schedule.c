@@ -434,6 +434,13 @@ test_edges(void **state)
     assert_int_equal(schedule_prev(NULL, 0), -1);
     assert_int_equal(schedule_next(&s, INT64_MAX), -1);
     assert_int_equal(schedule_prev(&s, INT64_MIN), -1);
+    /* The last supported second (9999-12-31T23:59:59Z) has no next within range, so next
+     * and prev agree at the edge (found by tests/fuzz_schedule.c). */
+    assert_int_equal(schedule_next(&s, INT64_C(253402300798)), INT64_C(253402300799));
+    assert_int_equal(schedule_next(&s, INT64_C(253402300799)), -1);
+    must_parse("0 0 0 1 1 *", &s);
+    assert_int_equal(schedule_next(&s, INT64_C(253402300000)), -1);
+    must_parse("* * * * * *", &s);
 
     /* A hand-built day that parse would reject, and empty sets, end at the horizon. */
     must_parse("0 0 0 1 2 *", &s);

@@ -1,9 +1,10 @@
-/* Unit tests for the pure parts of soracom.c: export status names and reading
- * SoraCamImageExportInfo objects (no network, no event loop). */
+/* Unit tests for reading SORACOM answers without network or event loop (soracom.c): export
+ * status names, SoraCamImageExportInfo objects, the /auth answer and error answers. */
 #include "unit.h"
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -227,6 +228,64 @@ test_export_parse_points_into_json(void **state)
     json_decref(j);
 }
 
+/* ---- the /auth answer and error answers ---- */
+
+static void
+test_auth_parse(void **state)
+{
+    (void)state;
+    char *key, *token, *op;
+    const char *ok = "{\"apiKey\":\"api-1\",\"operatorId\":\"OP1\",\"token\":\"tok-1\"}";
+    assert_int_equal(soracom_auth_parse(ok, strlen(ok), &key, &token, &op), 0);
+    assert_string_equal(key, "api-1");
+    assert_string_equal(token, "tok-1");
+    assert_string_equal(op, "OP1");
+    free(key);
+    free(token);
+    free(op);
+    const char *no_op = "{\"apiKey\":\"a\",\"token\":\"t\"}";
+    assert_int_equal(soracom_auth_parse(no_op, strlen(no_op), &key, &token, &op), 0);
+    assert_string_equal(op, "");
+    free(key);
+    free(token);
+    free(op);
+    static const char *const bad[] = {
+        "{\"apiKey\":\"a\"}",
+        "{\"apiKey\":\"\",\"token\":\"t\"}",
+        "{\"apiKey\":1,\"token\":\"t\"}",
+        "[\"apiKey\",\"token\"]",
+        "<html>",
+        "",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        key = token = op = (char *)"untouched";
+        if (soracom_auth_parse(bad[i], strlen(bad[i]), &key, &token, &op) != -1 || key || token ||
+            op)
+            fail_msg("auth answer %s accepted or left pointers set", bad[i]);
+    }
+    assert_int_equal(soracom_auth_parse(NULL, 0, &key, &token, &op), -1);
+}
+
+static void
+test_error_describe(void **state)
+{
+    (void)state;
+    char out[128];
+    const char *nested = "{\"errorMessage\":{\"code\":\"SCM0404\",\"message\":\"Not found\"}}";
+    soracom_error_describe(404, nested, strlen(nested), out, sizeof(out));
+    assert_string_equal(out, "HTTP 404 SCM0404: Not found");
+    const char *flat = "{\"code\":\"COM0001\",\"message\":\"Slow down\"}";
+    soracom_error_describe(429, flat, strlen(flat), out, sizeof(out));
+    assert_string_equal(out, "HTTP 429 COM0001: Slow down");
+    soracom_error_describe(502, "<html>", 6, out, sizeof(out));
+    assert_string_equal(out, "HTTP 502");
+    soracom_error_describe(500, NULL, 0, out, sizeof(out));
+    assert_string_equal(out, "HTTP 500");
+    char tiny[8];
+    soracom_error_describe(404, nested, strlen(nested), tiny, sizeof(tiny));
+    assert_string_equal(tiny, "HTTP 40");
+}
+
 int
 main(void)
 {
@@ -235,6 +294,8 @@ main(void)
         cmocka_unit_test(test_export_parse_ok),
         cmocka_unit_test(test_export_parse_rejects),
         cmocka_unit_test(test_export_parse_points_into_json),
+        cmocka_unit_test(test_auth_parse),
+        cmocka_unit_test(test_error_describe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -635,6 +635,29 @@ test_parse_path_rejects(void **state)
     template_free(&ref);
 }
 
+/* Tokens of variable width side by side make recognition search many splits: it gives up
+ * after bounded work instead of taking exponential time (found by tests/fuzz_template.c). */
+static void
+test_parse_path_bounded(void **state)
+{
+    (void)state;
+    struct template_zone utc;
+    struct path_template t;
+    char err[256], dev[65], name[512];
+    int64_t got = 42;
+    assert_int_equal(template_zone_parse("UTC", &utc, err, sizeof(err)), 0);
+    assert_int_equal(template_compile("{device_id}{device_id}{device_id}{device_id}{device_id}"
+                                      "{device_id}{device_id}{device_id}x/{yyyy}.jpg",
+                                      &t, err, sizeof(err)),
+                     0);
+    /* 8 x 50 device characters, then a literal that never matches: 50^8 splits to try. */
+    memset(name, 'a', 400);
+    snprintf(name + 400, sizeof(name) - 400, "y/2026.jpg");
+    assert_int_equal(template_parse_path(&t, &utc, name, &got, dev, sizeof(dev)), -1);
+    assert_int_equal(got, 42);
+    template_free(&t);
+}
+
 /* Local midnight to UTC, and back. */
 static void
 test_zone_utc(void **state)
@@ -682,6 +705,7 @@ main(void)
         cmocka_unit_test(test_parse_path_round_trips),
         cmocka_unit_test_setup_teardown(test_parse_path_named_zones, save_tz, restore_tz),
         cmocka_unit_test(test_parse_path_rejects),
+        cmocka_unit_test(test_parse_path_bounded),
         cmocka_unit_test_setup_teardown(test_zone_utc, save_tz, restore_tz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
