@@ -383,6 +383,8 @@ journal_unlink(struct capture *cap, char *path)
 static void
 records_flush(struct capture_ctx *ctx, struct cam_gate *g)
 {
+    if (!ctx->journal_loaded)
+        return;
     size_t k = 0;
     while (k < g->nrecs && g->recs[k].done) {
         sink_unlink(ctx->sink, xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, g->id,
@@ -401,6 +403,15 @@ record_find(struct cam_gate *g, int64_t slot_ms, int64_t after, uint64_t seq)
         if (g->recs[i].seq == seq && g->recs[i].after == after && g->recs[i].slot_ms == slot_ms)
             return &g->recs[i];
     return NULL;
+}
+
+void
+capture_journal_loaded(struct capture_ctx *ctx)
+{
+    ctx->journal_loaded = true;
+    for (size_t i = 0; i < ctx->gates_cap; i++)
+        if (ctx->gates[i].id[0])
+            records_flush(ctx, &ctx->gates[i]);
 }
 
 void

@@ -29,6 +29,7 @@ struct capture_ctx {
     size_t gates_cap;          /* table size (a power of two) */
     size_t ngates;             /* entries used */
     uint64_t intent_seq;       /* orders this process's intent records */
+    bool journal_loaded;       /* the sink's intent records were read: removal may begin */
 };
 
 enum capture_outcome {
@@ -137,6 +138,9 @@ void capture_adopt_record(struct capture_ctx *ctx, const char *device_id, int64_
                           int64_t after, uint64_t seq);
 void capture_record_done(struct capture_ctx *ctx, const char *device_id, int64_t slot_ms,
                          int64_t after, uint64_t seq);
+/* Says every intent record in the sink has been adopted: until then none is removed, since
+ * an older record not yet known may need a newer one as its bound. */
+void capture_journal_loaded(struct capture_ctx *ctx);
 /* Splits an intent record name's rest "pending-<after>-<seq>"; returns 0 or -1. */
 int capture_intent_parse(const char *rest, int64_t *after, uint64_t *seq);
 /* Abandons a capture in flight; done is not called. */

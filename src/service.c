@@ -101,6 +101,35 @@ prepared(void *arg, enum sink_status st, const char *detail)
         snprintf(s->prepare_error, sizeof(s->prepare_error), "%s", detail ? detail : "unknown");
 }
 
+/* Adopts the intent records of earlier processes (EXPORTS_ROOT<device>/<slot>.pending-...). */
+static void
+journal_read(void *arg, enum sink_status st, const char *detail, char *const *names, size_t n)
+{
+    struct service *s = arg;
+    struct capture_ctx *ctx = runner_capture_ctx(s->runner);
+    if (st != SINK_OK) {
+        log_warn("cannot read the export journal under %s (%s); its records are kept until a "
+                 "later start reads it",
+                 EXPORTS_ROOT, detail ? detail : "unknown error");
+        return;
+    }
+    size_t plen = strlen(EXPORTS_ROOT);
+    for (size_t i = 0; i < n; i++) {
+        const char *rel = names[i] + (strncmp(names[i], EXPORTS_ROOT, plen) == 0 ? plen : 0);
+        const char *slash = strchr(rel, '/');
+        char dev[65], *end;
+        if (!slash || (size_t)(slash - rel) >= sizeof(dev))
+            continue;
+        snprintf(dev, sizeof(dev), "%.*s", (int)(slash - rel), rel);
+        long long slot = strtoll(slash + 1, &end, 10);
+        int64_t after;
+        uint64_t seq;
+        if (*end == '.' && capture_intent_parse(end + 1, &after, &seq) == 0)
+            capture_adopt_record(ctx, dev, slot, after, seq);
+    }
+    capture_journal_loaded(ctx);
+}
+
 /* Sets up the loop, the sink (prepared), the SORACOM client and the runner. Returns 0, or
  * -1 after logging why. */
 static int
@@ -129,6 +158,10 @@ service_open(struct service *s, const struct config *cfg)
     s->budget = budget_new(cfg, s->sc, s->loop);
     s->runner = runner_new(cfg, s->loop, s->sink, s->sc, s->budget);
     s->catchup = catchup_new(cfg, s->loop, s->sink, s->runner);
+    if (s->sink->ops->list) { /* the export journal, before any capture can touch it */
+        s->sink->ops->list(s->sink, EXPORTS_ROOT, journal_read, s);
+        loop_run(s->loop);
+    }
     return 0;
 }
 
