@@ -34,7 +34,6 @@
 #define DOWNLOAD_TIMEOUT_MS  60000L
 #define URL_SAFETY_MS        2000 /* stop using a URL this close to its expiry */
 #define MAX_LIST_PAGES       10   /* export list pages read while resolving an intent */
-#define UNKNOWN_MARGIN_MS    1000 /* clock difference tolerated around an unknown fate */
 
 static int64_t process_start_ms;
 
@@ -433,6 +432,8 @@ capture_adopt_record(struct capture_ctx *ctx, const char *device_id, int64_t slo
     struct cam_gate *g = gate_of(ctx, device_id);
     if (record_find(g, slot_ms, after, seq))
         return;
+    if (after < capture_process_start_ms() && g->unknown_end < capture_process_start_ms())
+        g->unknown_end = capture_process_start_ms(); /* its sender died: fate unknown since */
     if (g->nrecs == g->caprecs) {
         g->caprecs = g->caprecs ? 2 * g->caprecs : 8;
         g->recs = xrealloc(g->recs, g->caprecs * sizeof(*g->recs));
@@ -1061,16 +1062,16 @@ write_intent(struct capture *cap)
     }
     if (g->unknown_end) {
         /* An earlier request's fate is unknown: SORACOM accepted it, if at all, before it
-         * ended (give or take UNKNOWN_MARGIN_MS of clock difference). This request goes
+         * ended (give or take CAPTURE_UNKNOWN_MARGIN_MS of clock difference). This request goes
          * later, so that one's export can never fall into this record's bound. */
-        int64_t wait = g->unknown_end + 2 * UNKNOWN_MARGIN_MS - time_now_ms();
+        int64_t wait = g->unknown_end + 2 * CAPTURE_UNKNOWN_MARGIN_MS - time_now_ms();
         if (wait > 0) {
             cap->state = CS_GATE;
             loop_timer_set(ctx->loop, &cap->timer, wait, intent_retry, cap);
             return;
         }
-        if (g->unknown_end + UNKNOWN_MARGIN_MS > cap->intent_after)
-            cap->intent_after = g->unknown_end + UNKNOWN_MARGIN_MS;
+        if (g->unknown_end + CAPTURE_UNKNOWN_MARGIN_MS > cap->intent_after)
+            cap->intent_after = g->unknown_end + CAPTURE_UNKNOWN_MARGIN_MS;
     }
     cap->intent_seq = ++ctx->intent_seq;
     journal_put(cap, intent_path(cap), intent_written);

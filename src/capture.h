@@ -128,6 +128,11 @@ void capture_resume(struct capture *cap, const char *export_id);
  * before an export request whose answer was never recorded): the export of this camera
  * accepted in (after, before] is this slot's, and is used instead of exporting again. */
 void capture_resume_intent(struct capture *cap, int64_t after, uint64_t seq, int64_t before);
+/* How long after an export request's fate became unknown (a failed answer, or the death of
+ * the process that sent it) SORACOM may still accept it: the next request of that camera
+ * waits twice this, and takes a bound this far past. */
+#define CAPTURE_UNKNOWN_MARGIN_MS 1000
+
 /* Wall clock when this process began capturing: intent records older than it are resolved
  * with an upper bound of this time. */
 int64_t capture_process_start_ms(void);

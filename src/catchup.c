@@ -504,8 +504,9 @@ journal_listed(void *arg, enum sink_status st, const char *detail, char *const *
             struct pending_export *e = &w->pending[i];
             e->before = i + 1 < w->npending && w->pending[i + 1].intent ? w->pending[i + 1].after
                                                                         : INT64_MAX;
-            if (e->after < start && e->before > start)
-                e->before = start;
+            /* An earlier process's request may have been accepted just after it died. */
+            if (e->after < start && e->before > start + CAPTURE_UNKNOWN_MARGIN_MS)
+                e->before = start + CAPTURE_UNKNOWN_MARGIN_MS;
         }
         size_t ni = 0;
         while (ni < w->npending && w->pending[ni].intent)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +133,28 @@ journal_read(void *arg, enum sink_status st, const char *detail, char *const *na
 
 /* Sets up the loop, the sink (prepared), the SORACOM client and the runner. Returns 0, or
  * -1 after logging why. */
+/* Set by SIGTERM/SIGINT while the daemon waits for its storage, before its loop runs. */
+static volatile sig_atomic_t early_stop;
+
+static void
+on_early_signal(int sig)
+{
+    (void)sig;
+    early_stop = 1;
+}
+
+/* Sleeps ms, or less when a termination signal arrives. */
+static void
+early_wait(int64_t ms)
+{
+    for (int64_t t = 0; t < ms && !early_stop; t += 100) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int
-service_open(struct service *s, const struct config *cfg)
+service_open_with(struct service *s, const struct config *cfg, bool keep_trying)
 {
     char err[512];
     memset(s, 0, sizeof(*s));
@@ -148,11 +169,23 @@ service_open(struct service *s, const struct config *cfg)
         log_error("storage: %s", err);
         return -1;
     }
-    s->sink->ops->prepare(s->sink, prepared, s);
-    loop_run(s->loop);
-    if (!s->prepared) {
-        log_error("storage is not usable: %s", s->prepare_error);
-        return -1;
+    /* A daemon outlives a storage outage at its start: it tries again, every minute at most. */
+    for (int64_t wait = 5000;; wait = wait * 2 > 60000 ? 60000 : wait * 2) {
+        s->sink->ops->prepare(s->sink, prepared, s);
+        loop_run(s->loop);
+        if (s->prepared)
+            break;
+        if (!keep_trying || early_stop) {
+            log_error("storage is not usable: %s", s->prepare_error);
+            return -1;
+        }
+        log_error("storage is not usable: %s; trying again in %llds", s->prepare_error,
+                  (long long)(wait / 1000));
+        early_wait(wait);
+        if (early_stop) {
+            log_info("stopped while waiting for the storage");
+            return -1;
+        }
     }
     s->sc = soracom_new(cfg, s->loop);
     s->budget = budget_new(cfg, s->sc, s->loop);
@@ -163,6 +196,12 @@ service_open(struct service *s, const struct config *cfg)
         loop_run(s->loop);
     }
     return 0;
+}
+
+static int
+service_open(struct service *s, const struct config *cfg)
+{
+    return service_open_with(s, cfg, false);
 }
 
 static void
@@ -481,8 +520,15 @@ service_daemon(const struct config *cfg)
     struct service s;
     char err[256], host[32], first[32];
     int port = 0, rc = EXIT_FAILED;
-    if (service_open(&s, cfg) < 0)
+    struct sigaction sa = {.sa_handler = on_early_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (service_open_with(&s, cfg, true) < 0) {
+        if (early_stop)
+            rc = 0;
         goto out;
+    }
     if (catch_signals(s.loop, daemon_signalled, &s) < 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
         goto out;

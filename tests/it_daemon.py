@@ -383,3 +383,16 @@ def test_serve_rejects_garbage_and_keeps_serving(c):
 def test_serve_without_port_is_config_error(c):
     r = c.run(["serve"], c.env(FUNCTIONS_CUSTOMHANDLER_PORT=None))
     check(r.rc == 2 and "FUNCTIONS_CUSTOMHANDLER_PORT" in r.err, "want exit 2 naming the variable: %r" % r)
+
+
+def test_daemon_waits_for_storage_down_at_start_and_stops_on_sigterm(c):
+    port = free_port()  # nothing listens there: the storage is down
+    conn = c.azurite_conn().replace(":%d/" % c.h.azurite_port, ":%d/" % port)
+    d = Proc(c, ["daemon"], c.env(AZURE_STORAGE_CONNECTION_STRING=conn))
+    try:
+        d.wait_log(r"storage is not usable: .*; trying again in 5s", 60)
+    finally:
+        rc = d.stop(timeout=20)
+    check(rc == 0, "a daemon stopped while waiting for its storage exited %s" % rc)
+    check("stopped while waiting for the storage" in d.err(), "no goodbye: %s" % d.err()[-500:])
+    check(c.fake.posts() == 0, "exported without storage")
