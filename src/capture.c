@@ -98,15 +98,6 @@ capture_process_start_ms(void)
  * export is the one accepted between its bound and the next record's: found in the export
  * list, it is used, never requested a second time. */
 
-static uint64_t
-gate_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static struct cam_gate *
 gate_of(struct capture_ctx *ctx, const char *id)
 {
@@ -116,7 +107,7 @@ gate_of(struct capture_ctx *ctx, const char *id)
         for (size_t i = 0; i < ctx->gates_cap; i++) {
             if (!ctx->gates[i].id[0])
                 continue;
-            size_t k = gate_hash(ctx->gates[i].id) & (cap - 1);
+            size_t k = str_hash(ctx->gates[i].id) & (cap - 1);
             while (t[k].id[0])
                 k = (k + 1) & (cap - 1);
             t[k] = ctx->gates[i];
@@ -125,7 +116,7 @@ gate_of(struct capture_ctx *ctx, const char *id)
         ctx->gates = t;
         ctx->gates_cap = cap;
     }
-    size_t k = gate_hash(id) & (ctx->gates_cap - 1);
+    size_t k = str_hash(id) & (ctx->gates_cap - 1);
     while (ctx->gates[k].id[0] && strcmp(ctx->gates[k].id, id) != 0)
         k = (k + 1) & (ctx->gates_cap - 1);
     if (!ctx->gates[k].id[0]) {
@@ -307,12 +298,18 @@ journal_path(const struct capture *cap)
                      cap->export_id);
 }
 
+/* EXPORTS_ROOT<device>/<slot>.pending-<after>-<seq>: an intent record's name. */
+static char *
+intent_record_path(const char *device, int64_t slot_ms, int64_t after, uint64_t seq)
+{
+    return xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, device, (long long)slot_ms,
+                     (long long)after, (unsigned long long)seq);
+}
+
 static char *
 intent_path(const struct capture *cap)
 {
-    return xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, cap->device_id,
-                     (long long)cap->slot_ms, (long long)cap->intent_after,
-                     (unsigned long long)cap->intent_seq);
+    return intent_record_path(cap->device_id, cap->slot_ms, cap->intent_after, cap->intent_seq);
 }
 
 int
@@ -386,9 +383,8 @@ records_flush(struct capture_ctx *ctx, struct cam_gate *g)
         return;
     size_t k = 0;
     while (k < g->nrecs && g->recs[k].done) {
-        sink_unlink(ctx->sink, xasprintf("%s%s/%lld.pending-%lld-%llu", EXPORTS_ROOT, g->id,
-                                         (long long)g->recs[k].slot_ms, (long long)g->recs[k].after,
-                                         (unsigned long long)g->recs[k].seq));
+        sink_unlink(ctx->sink, intent_record_path(g->id, g->recs[k].slot_ms, g->recs[k].after,
+                                                  g->recs[k].seq));
         k++;
     }
     memmove(g->recs, g->recs + k, (g->nrecs - k) * sizeof(*g->recs));
@@ -465,7 +461,7 @@ journal_remove(struct capture *cap)
         journal_unlink(cap, journal_path(cap));
     if (cap->intent)
         intent_done(cap);
-    cap->journaled = cap->intent = cap->intent_own = false;
+    cap->journaled = cap->intent = false;
 }
 
 /* A capture ends without storing: an accepted export stays resumable by its id; an
@@ -1025,7 +1021,6 @@ intent_written(struct capture *cap, bool ok, const char *detail)
         return;
     }
     cap->intent = true;
-    cap->intent_own = true;
     capture_adopt_record(cap->ctx, cap->device_id, cap->slot_ms, cap->intent_after,
                          cap->intent_seq);
     export_post(cap);

@@ -72,7 +72,6 @@ struct capture {
     uint64_t intent_seq;    /* ... and its order among records with the same intent_after */
     int64_t resolve_before; /* resuming an intent: its export was accepted at or before this */
     bool resolve;           /* resuming an earlier process's intent record */
-    bool intent_own;        /* this process wrote the intent record */
     bool post_unknown;      /* an export request's fate is not known yet */
     size_t bytes;           /* image size */
     int width, height;      /* image dimensions */

@@ -32,10 +32,7 @@ devices_in_shard(const char *device, long index, long count)
 {
     if (count <= 1)
         return 1;
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a: stable across builds and machines */
-    for (const char *p = device; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (long)(h % (uint64_t)count) == index;
+    return (long)(str_hash(device) % (uint64_t)count) == index;
 }
 
 /* One discovery in progress. */

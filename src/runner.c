@@ -58,10 +58,7 @@ struct runner {
 static size_t
 key_bucket(const char *device, int64_t slot_ms)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = device; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ (uint64_t)slot_ms) * 1099511628211ULL;
+    uint64_t h = (str_hash(device) ^ (uint64_t)slot_ms) * 1099511628211ULL;
     return (size_t)(h % KEY_BUCKETS);
 }
 

@@ -375,3 +375,12 @@ str_trim(char *s)
     s[n] = '\0';
     return s;
 }
+
+uint64_t
+str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}

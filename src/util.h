@@ -58,6 +58,8 @@ char *hex_encode(const void *data, size_t len);
 /* Percent-encodes everything except unreserved characters and those in keep (e.g. "/").
  * Returns a malloc'd string. */
 char *url_encode(const char *s, const char *keep);
+/* 64-bit FNV-1a of s: stable across builds and machines (shards depend on it). */
+uint64_t str_hash(const char *s);
 
 /* True when s starts with prefix. */
 bool str_starts_with(const char *s, const char *prefix);
