@@ -28,6 +28,8 @@
 #define FIRST_POLL_MS        1000  /* an export is never ready sooner */
 #define DEFAULT_POLL_MS      250   /* then this often, so a ready image is seen quickly */
 #define FIRST_LOOK_MARGIN_MS 300   /* first look this long before the quickest export seen */
+#define LEARN_PROBES         32    /* exports polled early to learn how long exports take */
+#define LEARN_WAIT_MAX_MS    5000  /* the other exports wait at most this long for that */
 #define SLOW_POLL_AFTER_MS   10000 /* an export slower than this is polled less and less often */
 #define MAX_POLL_MS          2000
 #define MAX_DOWNLOADS        4
@@ -214,6 +216,7 @@ known_export(const struct capture_ctx *ctx, const char *id)
 }
 
 static void journal_settle(struct capture *cap);
+static void learn_leave(struct capture *cap);
 /* ---- ending ---- */
 
 static void
@@ -223,6 +226,7 @@ finish(struct capture *cap, enum capture_outcome outcome)
     cap->state = CS_DONE;
     cap->outcome = outcome;
     cap->elapsed_ms = time_mono_ms() - cap->started_mono;
+    learn_leave(cap);
     if (outcome == CAPTURE_FAILED)
         journal_settle(cap);
     gate_release(cap, 0);
@@ -670,6 +674,92 @@ poll_later(struct capture *cap)
     loop_timer_set(cap->ctx->loop, &cap->timer, wait, poll_fire, cap);
 }
 
+/* ---- learning how long exports take ----
+ * Until one export has been seen ready, only LEARN_PROBES captures poll from FIRST_POLL_MS
+ * on; the others wait. Once one is seen ready, each waiter's first look comes just before
+ * that time after its own acceptance. A fleet's first slot so spends no status requests on
+ * exports that cannot be ready yet. A probe that ends without an answer hands over to the
+ * oldest waiter, and no waiter waits longer than LEARN_WAIT_MAX_MS. */
+
+static void
+waiter_remove(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    if (cap->wait_prev)
+        cap->wait_prev->wait_next = cap->wait_next;
+    else
+        ctx->waiters = cap->wait_next;
+    if (cap->wait_next)
+        cap->wait_next->wait_prev = cap->wait_prev;
+    else
+        ctx->waiters_tail = cap->wait_prev;
+    cap->wait_prev = cap->wait_next = NULL;
+    cap->waiting = false;
+}
+
+static void
+waited_enough(void *arg)
+{
+    struct capture *cap = arg;
+    waiter_remove(cap);
+    poll_export(cap);
+}
+
+/* Parks cap, whose export was just accepted, until an export has been seen ready. */
+static void
+learn_wait(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    cap->waiting = true;
+    cap->wait_prev = ctx->waiters_tail;
+    cap->wait_next = NULL;
+    if (ctx->waiters_tail)
+        ctx->waiters_tail->wait_next = cap;
+    else
+        ctx->waiters = cap;
+    ctx->waiters_tail = cap;
+    int64_t wait = LEARN_WAIT_MAX_MS;
+    if (cap->poll_started_mono + wait > cap->poll_deadline_mono)
+        wait = cap->poll_deadline_mono - cap->poll_started_mono;
+    cap->poll_interval_ms =
+        cap->ctx->cfg->poll_interval_ms ? cap->ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    loop_timer_set(ctx->loop, &cap->timer, wait, waited_enough, cap);
+}
+
+/* An export was seen ready for the first time: every waiter looks just before that time
+ * after its own acceptance (at once if that has passed). */
+static void
+learned(struct capture_ctx *ctx)
+{
+    int64_t now = time_mono_ms();
+    while (ctx->waiters) {
+        struct capture *w = ctx->waiters;
+        waiter_remove(w);
+        int64_t first = w->poll_started_mono + ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS;
+        loop_timer_set(ctx->loop, &w->timer, first > now ? first - now : 0, poll_fire, w);
+    }
+}
+
+/* cap ends or is cancelled: it stops waiting, or as a probe hands over to a waiter. */
+static void
+learn_leave(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    if (cap->waiting)
+        waiter_remove(cap);
+    if (!cap->probe)
+        return;
+    cap->probe = false;
+    ctx->probes--;
+    if (!ctx->fastest_export_ms && ctx->waiters) {
+        struct capture *w = ctx->waiters;
+        waiter_remove(w);
+        w->probe = true;
+        ctx->probes++;
+        loop_timer_set(ctx->loop, &w->timer, 0, poll_fire, w);
+    }
+}
+
 static void export_post(struct capture *cap);
 
 /* Acts on the export's status: download when completed, fail on terminal states, keep
@@ -686,8 +776,11 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
         if (cap->post_answer_ms && !cap->resume_id[0]) {
             int64_t took = time_now_ms() - cap->post_answer_ms;
             metrics_export_wait(took / 1000.0);
-            if (!cap->ctx->fastest_export_ms || took < cap->ctx->fastest_export_ms)
-                cap->ctx->fastest_export_ms = took;
+            bool first = !cap->ctx->fastest_export_ms;
+            if (first || took < cap->ctx->fastest_export_ms)
+                cap->ctx->fastest_export_ms = took > 0 ? took : 1;
+            if (first)
+                learned(cap->ctx);
         }
         free(cap->url);
         cap->url = xstrdup(ex->url);
@@ -774,12 +867,21 @@ track_export(struct capture *cap, const char *export_id)
     remember_export(cap->ctx, export_id);
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
-    /* No export has been ready sooner than the quickest seen so far: the first look comes
-     * just before that (and never before FIRST_POLL_MS). */
-    cap->poll_interval_ms = FIRST_POLL_MS;
-    if (cap->ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS > FIRST_POLL_MS)
-        cap->poll_interval_ms = cap->ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS;
     log_debug("device=%s: export %s accepted", cap->device_id, export_id);
+    /* No export has been ready sooner than the quickest seen so far: the first look comes
+     * just before that (and never before FIRST_POLL_MS). Until one has been seen, a few
+     * exports are polled to learn it and the rest wait (see learned()). */
+    cap->poll_interval_ms = FIRST_POLL_MS;
+    if (cap->ctx->fastest_export_ms) {
+        if (cap->ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS > FIRST_POLL_MS)
+            cap->poll_interval_ms = cap->ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS;
+    } else if (cap->ctx->probes >= LEARN_PROBES) {
+        learn_wait(cap);
+        return;
+    } else {
+        cap->probe = true;
+        cap->ctx->probes++;
+    }
     poll_later(cap);
 }
 
@@ -1232,6 +1334,7 @@ capture_cancel(struct capture *cap)
     loop_timer_cancel(cap->ctx->loop, &cap->timer);
     soracom_call_cancel(&cap->call);
     http_cancel(&cap->dl);
+    learn_leave(cap);
     gate_release(cap, 0);
     json_decref(cap->candidate);
     cap->candidate = NULL;

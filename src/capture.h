@@ -25,11 +25,14 @@ struct capture_ctx {
     size_t known_cap;          /* ring size */
     size_t known_next;         /* next ring slot to overwrite */
     int64_t fastest_export_ms; /* quickest export seen (acceptance to completed), or 0 */
-    struct cam_gate *gates;    /* per camera: one export request at a time (hash table) */
-    size_t gates_cap;          /* table size (a power of two) */
-    size_t ngates;             /* entries used */
-    uint64_t intent_seq;       /* orders this process's intent records */
-    bool journal_loaded;       /* the sink's intent records were read: removal may begin */
+    int probes;                /* until one is seen: captures polling to learn how long */
+    struct capture *waiters;   /* ... while these wait for it (a list, oldest first) */
+    struct capture *waiters_tail;
+    struct cam_gate *gates; /* per camera: one export request at a time (hash table) */
+    size_t gates_cap;       /* table size (a power of two) */
+    size_t ngates;          /* entries used */
+    uint64_t intent_seq;    /* orders this process's intent records */
+    bool journal_loaded;    /* the sink's intent records were read: removal may begin */
 };
 
 enum capture_outcome {
@@ -86,6 +89,9 @@ struct capture {
     int64_t poll_started_mono;
     int64_t poll_deadline_mono;
     int64_t poll_interval_ms;
+    bool probe;   /* polling to learn how long exports take */
+    bool waiting; /* in ctx->waiters, not polling until that is known */
+    struct capture *wait_prev, *wait_next;
     char last_status[32];
     char last_problem[256]; /* the last unusable or failed status answer, or "" */
     int lookups;

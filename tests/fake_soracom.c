@@ -217,6 +217,7 @@ struct fake_export {
     size_t bytes;         /* JPEG size once produced, 0 before */
     char md5[33];         /* hex md5 of the JPEG once produced */
     int64_t downloads;    /* successful image responses */
+    int64_t polls;        /* status requests answered (GET of this export) */
 };
 
 struct fault {
@@ -2065,9 +2066,10 @@ api_export_get(struct MHD_Connection *conn, struct request *req, const struct ro
     if (found) {
         exports_settle(now);
         e = export_find(rt->export_id);
-        if (e && strcmp(e->device_id, rt->device_id) == 0)
+        if (e && strcmp(e->device_id, rt->device_id) == 0) {
             o = export_json(e, now, NULL);
-        else
+            e->polls++;
+        } else
             e = NULL;
     }
     pthread_mutex_unlock(&g.lock);
@@ -2681,10 +2683,11 @@ control_faults_list(struct MHD_Connection *conn, struct request *req)
 static json_t *
 stats_export(const struct fake_export *e, int64_t now)
 {
-    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "exportId", e->id, "deviceId",
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I}", "exportId", e->id, "deviceId",
                           e->device_id, "time", (json_int_t)e->time_ms, "requestedTime",
                           (json_int_t)e->created_ms, "status", export_status(e, now), "bytes",
-                          (json_int_t)e->bytes, "downloads", (json_int_t)e->downloads);
+                          (json_int_t)e->bytes, "downloads", (json_int_t)e->downloads, "polls",
+                          (json_int_t)e->polls);
 
     if (o && e->md5[0])
         json_object_set_new(o, "md5", json_string(e->md5));

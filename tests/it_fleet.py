@@ -280,3 +280,21 @@ def test_kill_after_export_accepted_unanswered_resumes_without_second_export(c):
     check(md5(open(os.path.join(out, name), "rb").read()) == e["md5"],
           "stored bytes are not the held-back export's image")
     assert_no_duplicate_exports(c)
+
+
+def test_first_slot_learns_export_time_before_polling_everyone(c):
+    """Until one export is seen ready, only 32 are polled from 1 s on; the rest wait and then
+    look just before the learned time, so no status request is spent too early."""
+    ids = fleet(c, 64)
+    c.fake.config(export_delay_ms=2000, export_delay_jitter_ms=0)
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(ids))
+    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)], env)
+    check(r.rc == 0, "run failed: %r" % r)
+    check(len(stored_files(out)) == 64, "not every camera stored")
+    polls = sorted(e["polls"] for e in c.fake.stats()["exports"])
+    check(len(polls) == 64 and polls[0] >= 1, "every export is polled: %r" % polls)
+    # A probe looks at 1, 1.25, ... 2 s: 5 times. A waiter looks at most 3 times.
+    early = [p for p in polls if p > 3]
+    check(len(early) <= 32, "%d exports were polled before the export time was known: %r"
+          % (len(early), polls))
+    check(sum(polls) <= 32 * 6 + 32 * 3, "too many status requests: %r" % polls)
