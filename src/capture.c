@@ -22,14 +22,20 @@
 #include "util.h"
 
 #define KNOWN_EXPORTS        4096
-#define MAX_EXPORT_POSTS     3     /* POSTs per slot, only after proof none was accepted */
-#define MAX_LOOKUPS          2     /* export list searches per ambiguous POST */
-#define LOOKUP_WINDOW_MS     5000  /* requestedTime tolerance around our POST */
-#define FIRST_POLL_MS        1000  /* an export is never ready sooner */
-#define DEFAULT_POLL_MS      250   /* then this often, so a ready image is seen quickly */
-#define FIRST_LOOK_MARGIN_MS 300   /* first look this long before the quickest export seen */
-#define LEARN_PROBES         32    /* exports polled early to learn how long exports take */
-#define LEARN_WAIT_MAX_MS    5000  /* the other exports wait at most this long for that */
+#define MAX_EXPORT_POSTS     3    /* POSTs per slot, only after proof none was accepted */
+#define MAX_LOOKUPS          2    /* export list searches per ambiguous POST */
+#define LOOKUP_WINDOW_MS     5000 /* requestedTime tolerance around our POST */
+#define FIRST_POLL_MS        1000 /* an export is never ready sooner */
+#define DEFAULT_POLL_MS      250  /* then this often, so a ready image is seen quickly */
+#define FIRST_LOOK_MARGIN_MS 300  /* first look this long before the quickest export seen */
+#define LEARN_PROBES         32   /* exports polled early to learn how long exports take */
+#define LEARN_WAIT_MAX_MS    5000 /* the other exports wait at most this long for that */
+#define LIST_PATH            "/sora_cam/devices/images/exports" /* every camera's exports */
+#define LIST_MIN             8     /* exports wanting a status that make a listing worth it */
+#define LIST_PAGE            100   /* exports asked for per listing page */
+#define MAX_ROUND_PAGES      20    /* listing pages per round */
+#define LIST_SLACK_MS        10000 /* paging goes this far below the oldest member's acceptance */
+#define LIST_MISSES          2     /* rounds missing an export before it is asked for alone */
 #define SLOW_POLL_AFTER_MS   10000 /* an export slower than this is polled less and less often */
 #define MAX_POLL_MS          2000
 #define MAX_DOWNLOADS        4
@@ -84,6 +90,16 @@ capture_ctx_free(struct capture_ctx *ctx)
     free(ctx->gates);
     ctx->gates = NULL;
     ctx->gates_cap = ctx->ngates = 0;
+    loop_timer_cancel(ctx->loop, &ctx->round_timer);
+    if (ctx->round_call) {
+        soracom_call_clear(ctx->round_call);
+        free(ctx->round_call);
+        ctx->round_call = NULL;
+    }
+    free(ctx->round);
+    ctx->round = NULL;
+    ctx->nround = ctx->round_cap = ctx->round_left = 0;
+    ctx->round_busy = false;
 }
 
 int64_t
@@ -625,6 +641,10 @@ download(struct capture *cap)
 /* ---- poll ---- */
 
 static void poll_export(struct capture *cap);
+static void status_get(struct capture *cap);
+static void want_status(struct capture *cap);
+static bool round_eligible(const struct capture *cap);
+static void on_export_status(struct capture *cap, const struct soracom_export *ex);
 static void resume_abandon(struct capture *cap, const char *why);
 
 static void
@@ -671,7 +691,46 @@ poll_later(struct capture *cap)
     else
         cap->poll_interval_ms =
             cap->poll_interval_ms * 5 / 4 > slow ? slow : cap->poll_interval_ms * 5 / 4;
+    if (cap->looked && round_eligible(cap) && cap->list_misses < LIST_MISSES) {
+        want_status(cap); /* the round's pace is the regular interval */
+        return;
+    }
     loop_timer_set(cap->ctx->loop, &cap->timer, wait, poll_fire, cap);
+}
+
+/* ---- queues of captures ---- */
+
+static void
+queue_add(struct cap_queue *q, struct capture *cap)
+{
+    cap->queue = q;
+    cap->q_prev = q->tail;
+    cap->q_next = NULL;
+    if (q->tail)
+        q->tail->q_next = cap;
+    else
+        q->head = cap;
+    q->tail = cap;
+    q->n++;
+}
+
+static void
+queue_remove(struct capture *cap)
+{
+    struct cap_queue *q = cap->queue;
+    if (!q)
+        return;
+    if (cap->q_prev)
+        cap->q_prev->q_next = cap->q_next;
+    else
+        q->head = cap->q_next;
+    if (cap->q_next)
+        cap->q_next->q_prev = cap->q_prev;
+    else
+        q->tail = cap->q_prev;
+    q->n--;
+    cap->queue = NULL;
+    cap->q_prev = cap->q_next = NULL;
 }
 
 /* ---- learning how long exports take ----
@@ -682,26 +741,10 @@ poll_later(struct capture *cap)
  * oldest waiter, and no waiter waits longer than LEARN_WAIT_MAX_MS. */
 
 static void
-waiter_remove(struct capture *cap)
-{
-    struct capture_ctx *ctx = cap->ctx;
-    if (cap->wait_prev)
-        cap->wait_prev->wait_next = cap->wait_next;
-    else
-        ctx->waiters = cap->wait_next;
-    if (cap->wait_next)
-        cap->wait_next->wait_prev = cap->wait_prev;
-    else
-        ctx->waiters_tail = cap->wait_prev;
-    cap->wait_prev = cap->wait_next = NULL;
-    cap->waiting = false;
-}
-
-static void
 waited_enough(void *arg)
 {
     struct capture *cap = arg;
-    waiter_remove(cap);
+    queue_remove(cap);
     poll_export(cap);
 }
 
@@ -710,14 +753,7 @@ static void
 learn_wait(struct capture *cap)
 {
     struct capture_ctx *ctx = cap->ctx;
-    cap->waiting = true;
-    cap->wait_prev = ctx->waiters_tail;
-    cap->wait_next = NULL;
-    if (ctx->waiters_tail)
-        ctx->waiters_tail->wait_next = cap;
-    else
-        ctx->waiters = cap;
-    ctx->waiters_tail = cap;
+    queue_add(&ctx->waiters, cap);
     int64_t wait = LEARN_WAIT_MAX_MS;
     if (cap->poll_started_mono + wait > cap->poll_deadline_mono)
         wait = cap->poll_deadline_mono - cap->poll_started_mono;
@@ -732,28 +768,247 @@ static void
 learned(struct capture_ctx *ctx)
 {
     int64_t now = time_mono_ms();
-    while (ctx->waiters) {
-        struct capture *w = ctx->waiters;
-        waiter_remove(w);
+    while (ctx->waiters.head) {
+        struct capture *w = ctx->waiters.head;
+        queue_remove(w);
         int64_t first = w->poll_started_mono + ctx->fastest_export_ms - FIRST_LOOK_MARGIN_MS;
         loop_timer_set(ctx->loop, &w->timer, first > now ? first - now : 0, poll_fire, w);
     }
 }
 
-/* cap ends or is cancelled: it stops waiting, or as a probe hands over to a waiter. */
+/* ---- status rounds ----
+ * Every poll interval, the captures that want their export's status get it together: with
+ * LIST_MIN or more, from one read of the operator-wide export list (newest first, down to
+ * the oldest member's acceptance), otherwise one request each. A member the listing did not
+ * show is asked for on its own at once, and after LIST_MISSES such rounds always alone. So
+ * a fleet's status costs a few requests per interval instead of one per camera, which also
+ * keeps it far below SORACOM's per-path rate limits. */
+
+struct round_member {
+    uint64_t hash;       /* of the export id */
+    struct capture *cap; /* NULL once answered or gone */
+};
+
+static int
+member_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct round_member *)a)->hash, y = ((const struct round_member *)b)->hash;
+    return x < y ? -1 : x > y;
+}
+
+/* The running round's entry of export id (of cap when cap is not NULL), or NULL. */
+static struct round_member *
+member_find(struct capture_ctx *ctx, const char *id, const struct capture *cap)
+{
+    struct round_member key = {.hash = str_hash(id)};
+    struct round_member *m = bsearch(&key, ctx->round, ctx->nround, sizeof(key), member_cmp);
+    if (!m)
+        return NULL;
+    while (m > ctx->round && m[-1].hash == key.hash)
+        m--;
+    for (; m < ctx->round + ctx->nround && m->hash == key.hash; m++)
+        if (m->cap && (cap ? m->cap == cap : strcmp(m->cap->export_id, id) == 0))
+            return m;
+    return NULL;
+}
+
+/* Takes cap out of the running round. */
+static void
+member_drop(struct capture *cap)
+{
+    struct round_member *m = member_find(cap->ctx, cap->export_id, cap);
+    if (m) {
+        m->cap = NULL;
+        cap->ctx->round_left--;
+    }
+    cap->in_round = false;
+}
+
+/* Whether cap's next status may come from a round. Exports resumed from an earlier process
+ * and slow ones keep their own pace. */
+static bool
+round_eligible(const struct capture *cap)
+{
+    return cap->accepted_ms > 0 && !cap->resume_id[0] &&
+           time_mono_ms() - cap->poll_started_mono <= SLOW_POLL_AFTER_MS;
+}
+
+static void round_begin(void *arg);
+
+static void
+round_kick(struct capture_ctx *ctx)
+{
+    if (ctx->round_busy || !ctx->wanting.n || ctx->round_timer.slot)
+        return;
+    int64_t interval = ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    int64_t wait = ctx->round_started_mono + interval - time_mono_ms();
+    loop_timer_set(ctx->loop, &ctx->round_timer, wait > 0 ? wait : 0, round_begin, ctx);
+}
+
+/* cap wants its export's status in the next round. */
+static void
+want_status(struct capture *cap)
+{
+    queue_add(&cap->ctx->wanting, cap);
+    round_kick(cap->ctx);
+}
+
+static void round_page(struct capture_ctx *ctx);
+
+/* Ends the running round: members it did not answer are asked for on their own. listed
+ * says the listing was read, so those members were missing from it. */
+static void
+round_end(struct capture_ctx *ctx, bool listed)
+{
+    ctx->round_busy = false;
+    for (size_t i = 0; i < ctx->nround; i++) {
+        struct capture *cap = ctx->round[i].cap;
+        if (!cap)
+            continue;
+        ctx->round[i].cap = NULL;
+        cap->in_round = false;
+        if (listed)
+            cap->list_misses++;
+        status_get(cap);
+    }
+    ctx->nround = ctx->round_left = 0;
+    round_kick(ctx);
+}
+
+static void
+round_paged(struct soracom_call *call, void *arg)
+{
+    struct capture_ctx *ctx = arg;
+    if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
+        if (call->outcome == SORACOM_OK && (call->status == 403 || call->status == 404)) {
+            ctx->list_refused = true;
+            log_warn("SORACOM refused to list the exports of all cameras (%s): each export's "
+                     "status is now asked for on its own. Allowing "
+                     "SoraCam:listSoraCamDeviceImageExports saves those requests",
+                     call->error);
+        } else {
+            log_warn("listing the exports of all cameras failed (%s); asking each export "
+                     "this time",
+                     call->error);
+        }
+        round_end(ctx, false);
+        return;
+    }
+    ctx->round_pages++;
+    bool below = false;
+    size_t i;
+    json_t *item;
+    json_array_foreach(call->json, i, item)
+    {
+        json_int_t requested = json_integer_value(json_object_get(item, "requestedTime"));
+        if (requested > 0 && requested < ctx->round_floor)
+            below = true;
+        const char *id = json_string_value(json_object_get(item, "exportId"));
+        struct round_member *m = id ? member_find(ctx, id, NULL) : NULL;
+        if (!m)
+            continue;
+        struct capture *cap = m->cap;
+        struct soracom_export ex;
+        char err[256];
+        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 ||
+            strcmp(ex.device_id, cap->device_id) != 0)
+            continue; /* asked for on its own at the end */
+        m->cap = NULL;
+        ctx->round_left--;
+        cap->in_round = false;
+        on_export_status(cap, &ex);
+    }
+    if (!ctx->round_left || below || !call->next_key[0] || ctx->round_pages >= MAX_ROUND_PAGES) {
+        round_end(ctx, true);
+        return;
+    }
+    round_page(ctx);
+}
+
+static void
+round_page(struct capture_ctx *ctx)
+{
+    char path[400];
+    int n = snprintf(path, sizeof(path), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
+    if (ctx->round_call->next_key[0]) {
+        char *key = url_encode(ctx->round_call->next_key, "");
+        snprintf(path + n, sizeof(path) - (size_t)n, "&last_evaluated_key=%s", key);
+        free(key);
+    }
+    soracom_call_start(ctx->sc, ctx->round_call, "list_all_exports", "GET", path, NULL, round_paged,
+                       ctx);
+}
+
+static void
+round_begin(void *arg)
+{
+    struct capture_ctx *ctx = arg;
+    ctx->round_started_mono = time_mono_ms();
+    if (ctx->wanting.n < LIST_MIN || ctx->list_refused ||
+        soracom_paced_wait(ctx->sc, LIST_PATH) > 0) {
+        while (ctx->wanting.head) {
+            struct capture *cap = ctx->wanting.head;
+            queue_remove(cap);
+            status_get(cap);
+        }
+        return;
+    }
+    if (ctx->round_cap < ctx->wanting.n) {
+        ctx->round_cap = ctx->wanting.n * 2;
+        ctx->round = xrealloc(ctx->round, ctx->round_cap * sizeof(*ctx->round));
+    }
+    ctx->nround = 0;
+    int64_t oldest = INT64_MAX;
+    while (ctx->wanting.head) {
+        struct capture *cap = ctx->wanting.head;
+        queue_remove(cap);
+        cap->in_round = true;
+        cap->looked = true;
+        if (cap->accepted_ms < oldest)
+            oldest = cap->accepted_ms;
+        ctx->round[ctx->nround++] = (struct round_member){str_hash(cap->export_id), cap};
+    }
+    qsort(ctx->round, ctx->nround, sizeof(*ctx->round), member_cmp);
+    ctx->round_left = ctx->nround;
+    ctx->round_floor = oldest - LIST_SLACK_MS;
+    ctx->round_pages = 0;
+    ctx->round_busy = true;
+    if (!ctx->round_call) {
+        ctx->round_call = xcalloc(1, sizeof(*ctx->round_call));
+        /* A failed listing is not worth waiting for: its members are asked for alone. */
+        ctx->round_call->single_attempt = true;
+    }
+    ctx->round_call->next_key[0] = '\0';
+    round_page(ctx);
+}
+
+/* Asks for cap's export status now: in the next round, or on its own. */
+static void
+poll_export(struct capture *cap)
+{
+    cap->state = CS_POLL;
+    if (round_eligible(cap) && cap->list_misses < LIST_MISSES)
+        want_status(cap);
+    else
+        status_get(cap);
+}
+
+/* cap ends or is cancelled: it leaves its queue or round, or as a probe hands over to a
+ * waiter. */
 static void
 learn_leave(struct capture *cap)
 {
     struct capture_ctx *ctx = cap->ctx;
-    if (cap->waiting)
-        waiter_remove(cap);
+    queue_remove(cap);
+    if (cap->in_round)
+        member_drop(cap);
     if (!cap->probe)
         return;
     cap->probe = false;
     ctx->probes--;
-    if (!ctx->fastest_export_ms && ctx->waiters) {
-        struct capture *w = ctx->waiters;
-        waiter_remove(w);
+    if (!ctx->fastest_export_ms && ctx->waiters.head) {
+        struct capture *w = ctx->waiters.head;
+        queue_remove(w);
         w->probe = true;
         ctx->probes++;
         loop_timer_set(ctx->loop, &w->timer, 0, poll_fire, w);
@@ -849,11 +1104,13 @@ polled(struct soracom_call *call, void *arg)
     poll_later(cap);
 }
 
+/* Asks SORACOM for cap's export status on its own. */
 static void
-poll_export(struct capture *cap)
+status_get(struct capture *cap)
 {
     char path[256];
     cap->state = CS_POLL;
+    cap->looked = true;
     snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports/%s", cap->device_id,
              cap->export_id);
     soracom_call_start(cap->ctx->sc, &cap->call, "get_export", "GET", path, NULL, polled, cap);
@@ -908,6 +1165,7 @@ adopt_export(struct capture *cap, const struct soracom_export *ex)
     cap->resolve = false;
     cap->post_unknown = false;
     gate_release(cap, ex->requested_time);
+    cap->accepted_ms = ex->requested_time;
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
     cap->poll_interval_ms = DEFAULT_POLL_MS;
@@ -1075,6 +1333,7 @@ exported(struct soracom_call *call, void *arg)
     switch (call->status) {
     case 200:
         gate_release(cap, ex.requested_time);
+        cap->accepted_ms = ex.requested_time;
         track_export(cap, ex.export_id);
         return;
     case 400:

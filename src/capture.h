@@ -12,7 +12,15 @@
 
 struct budget;
 struct cam_gate;
+struct capture;
 struct config;
+struct round_member;
+
+/* A list of captures, oldest first. */
+struct cap_queue {
+    struct capture *head, *tail;
+    size_t n;
+};
 
 /* What every capture of a process shares. */
 struct capture_ctx {
@@ -26,13 +34,24 @@ struct capture_ctx {
     size_t known_next;         /* next ring slot to overwrite */
     int64_t fastest_export_ms; /* quickest export seen (acceptance to completed), or 0 */
     int probes;                /* until one is seen: captures polling to learn how long */
-    struct capture *waiters;   /* ... while these wait for it (a list, oldest first) */
-    struct capture *waiters_tail;
-    struct cam_gate *gates; /* per camera: one export request at a time (hash table) */
-    size_t gates_cap;       /* table size (a power of two) */
-    size_t ngates;          /* entries used */
-    uint64_t intent_seq;    /* orders this process's intent records */
-    bool journal_loaded;    /* the sink's intent records were read: removal may begin */
+    struct cap_queue waiters;  /* ... while these wait for it */
+    /* Status rounds: every poll interval, the captures wanting a status get it, from one
+     * read of the operator-wide export list when there are enough of them. */
+    struct cap_queue wanting;   /* for the next round */
+    struct round_member *round; /* the running round's members, sorted by hash */
+    size_t nround, round_cap, round_left;
+    int64_t round_floor;             /* paging stops below this requestedTime */
+    int round_pages;                 /* pages read in this round */
+    bool round_busy;                 /* a listing is in flight */
+    bool list_refused;               /* SORACOM refused the listing: one request per export */
+    int64_t round_started_mono;      /* when the last round began */
+    struct timer round_timer;        /* the next round */
+    struct soracom_call *round_call; /* the listing */
+    struct cam_gate *gates;          /* per camera: one export request at a time (hash table) */
+    size_t gates_cap;                /* table size (a power of two) */
+    size_t ngates;                   /* entries used */
+    uint64_t intent_seq;             /* orders this process's intent records */
+    bool journal_loaded;             /* the sink's intent records were read: removal may begin */
 };
 
 enum capture_outcome {
@@ -89,9 +108,13 @@ struct capture {
     int64_t poll_started_mono;
     int64_t poll_deadline_mono;
     int64_t poll_interval_ms;
-    bool probe;   /* polling to learn how long exports take */
-    bool waiting; /* in ctx->waiters, not polling until that is known */
-    struct capture *wait_prev, *wait_next;
+    bool probe;              /* polling to learn how long exports take */
+    struct cap_queue *queue; /* ctx->waiters or ctx->wanting when on one, else NULL */
+    struct capture *q_prev, *q_next;
+    bool in_round;       /* a member of the running status round */
+    bool looked;         /* its export's status was asked for at least once */
+    int list_misses;     /* rounds that did not find its export */
+    int64_t accepted_ms; /* its export's requestedTime, or 0 when not known */
     char last_status[32];
     char last_problem[256]; /* the last unusable or failed status answer, or "" */
     int lookups;

@@ -99,6 +99,12 @@ paced_wait(const struct soracom *sc, const char *path)
     }
     return 0;
 }
+int64_t
+soracom_paced_wait(const struct soracom *sc, const char *path)
+{
+    return paced_wait(sc, path);
+}
+
 static void start_auth(struct soracom *sc);
 
 struct soracom *
@@ -416,7 +422,9 @@ on_answer(struct http_req *req, void *arg)
             return;
         }
         if (req->status == 429) {
-            if (call->attempts >= MAX_ATTEMPTS + 4)
+            if (call->single_attempt)
+                pace(sc, call->path, rate_wait_ms(req));
+            if (call->single_attempt || call->attempts >= MAX_ATTEMPTS + 4)
                 goto failed_status;
             int64_t wait = rate_wait_ms(req);
             log_warn("SORACOM: %s rate limited (HTTP 429); waiting %llds as advised", call->op,
@@ -431,7 +439,7 @@ on_answer(struct http_req *req, void *arg)
                 finish(call, SORACOM_AMBIGUOUS);
                 return;
             }
-            if (call->attempts < MAX_ATTEMPTS) {
+            if (!call->single_attempt && call->attempts < MAX_ATTEMPTS) {
                 describe_error(req, what, sizeof(what));
                 int64_t wait = backoff_ms(sc, call->attempts);
                 log_warn("SORACOM: %s failed (%s); retrying in %lldms", call->op, what,
@@ -474,7 +482,8 @@ on_answer(struct http_req *req, void *arg)
         finish(call, SORACOM_AMBIGUOUS);
         return;
     }
-    if (req->result != HTTP_TOO_BIG && !req->cert_problem && call->attempts < MAX_ATTEMPTS) {
+    if (req->result != HTTP_TOO_BIG && !req->cert_problem && !call->single_attempt &&
+        call->attempts < MAX_ATTEMPTS) {
         int64_t wait = backoff_ms(sc, call->attempts);
         log_warn("SORACOM: %s failed (%s); retrying in %lldms", call->op, what, (long long)wait);
         retry_later(call, wait);

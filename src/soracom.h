@@ -22,6 +22,9 @@ enum soracom_outcome {
 
 /* One API call. Embed it in the object that waits for it; it is reusable after done. */
 struct soracom_call {
+    /* Set by the caller before soracom_call_start, kept by it. */
+    bool single_attempt; /* a failure (429 and 5xx included) is not retried */
+
     /* Set by soracom_call_start. */
     struct soracom *sc;
     const char *op;     /* operation name for logs and metrics, e.g. "export" */
@@ -75,6 +78,9 @@ struct soracom_export {
 
 /* Creates a client for cfg's endpoint and AuthKey. */
 struct soracom *soracom_new(const struct config *cfg, struct loop *loop);
+/* How long requests to path (below /v1, query ignored) are held back after a rate limit, in
+ * ms, or 0. */
+int64_t soracom_paced_wait(const struct soracom *sc, const char *path);
 /* Frees the client; NULL-safe. Calls in flight must have been finished or abandoned. */
 void soracom_free(struct soracom *sc);
 

@@ -76,14 +76,15 @@ enum fake_op {
     OP_EXPORT_POST,
     OP_EXPORT_GET,
     OP_EXPORT_LIST,
+    OP_EXPORT_LIST_ALL,
     OP_IMAGE,
     OP_ANY,
     OP_NONE,
 };
 
 static const char *const op_names[] = {
-    "auth",        "token",      "devices",     "device", "usage",
-    "export_post", "export_get", "export_list", "image",  "any",
+    "auth",       "token",       "devices",         "device", "usage", "export_post",
+    "export_get", "export_list", "export_list_all", "image",  "any",
 };
 
 /* How an export ends once its processing delay is over. */
@@ -2082,10 +2083,18 @@ api_export_get(struct MHD_Connection *conn, struct request *req, const struct ro
 }
 
 /* GET /v1/sora_cam/devices/{device_id}/images/exports: the device's exports, paged with
- * limit / sort / last_evaluated_key and the x-soracom-next-key response header. */
+ * limit / sort / last_evaluated_key and the x-soracom-next-key response header. Also
+ * GET /v1/sora_cam/devices/images/exports (rt->device_id empty): every camera's exports, or
+ * those of the device_id query parameter. */
 static enum MHD_Result
 api_export_list(struct MHD_Connection *conn, struct request *req, const struct route *rt)
 {
+    const char *device = rt->device_id;
+    if (!device[0]) {
+        device = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "device_id");
+        if (device && !*device)
+            device = NULL;
+    }
     const char *limit_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
     const char *sort = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sort");
     const char *key =
@@ -2107,7 +2116,7 @@ api_export_list(struct MHD_Connection *conn, struct request *req, const struct r
     else if (sort && strcmp(sort, "desc") != 0)
         return reply_error(conn, req, 400, "SCM0400", "The value specified for sort is invalid");
     pthread_mutex_lock(&g.lock);
-    found = device_find(rt->device_id) != NULL;
+    found = !device || device_find(device) != NULL;
     if (!found)
         goto unlock;
     exports_settle(now);
@@ -2117,7 +2126,7 @@ api_export_list(struct MHD_Connection *conn, struct request *req, const struct r
         goto unlock;
     for (i = 0; i < g.nexports; i++) {
         struct fake_export *e = g.exports[desc ? g.nexports - 1 - i : i];
-        if (strcmp(e->device_id, rt->device_id) == 0)
+        if (!device || strcmp(e->device_id, device) == 0)
             list[n++] = e;
     }
     if (key && *key) {
@@ -2200,6 +2209,9 @@ route_parse(const char *path, const char *method, struct route *rt)
             rt->op = OP_DEVICES;
         } else if (n == 3) {
             rt->op = OP_DEVICE;
+        } else if (n == 4 && SEG_IS(2, "images") && SEG_IS(3, "exports")) {
+            rt->op = OP_EXPORT_LIST_ALL;
+            rt->device_id[0] = '\0';
         } else if (n == 5 && SEG_IS(3, "exports") && SEG_IS(4, "usage")) {
             rt->op = OP_USAGE;
         } else if (n == 5 && SEG_IS(3, "images") && SEG_IS(4, "exports")) {
@@ -2278,6 +2290,7 @@ api_dispatch(struct MHD_Connection *conn, struct request *req, const char *url, 
     case OP_EXPORT_GET:
         return api_export_get(conn, req, &rt);
     case OP_EXPORT_LIST:
+    case OP_EXPORT_LIST_ALL:
         return api_export_list(conn, req, &rt);
     default:
         return reply_error(conn, req, 404, "COM0404", "No such API");

@@ -284,17 +284,61 @@ def test_kill_after_export_accepted_unanswered_resumes_without_second_export(c):
 
 def test_first_slot_learns_export_time_before_polling_everyone(c):
     """Until one export is seen ready, only 32 are polled from 1 s on; the rest wait and then
-    look just before the learned time, so no status request is spent too early."""
-    ids = fleet(c, 64)
-    c.fake.config(export_delay_ms=2000, export_delay_jitter_ms=0)
-    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(ids))
-    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)], env)
-    check(r.rc == 0, "run failed: %r" % r)
-    check(len(stored_files(out)) == 64, "not every camera stored")
-    polls = sorted(e["polls"] for e in c.fake.stats()["exports"])
+    look just before the learned time, so no status request is spent too early. (Each
+    export is asked for on its own here: the operator-wide listing is refused.)"""
+    r, polls = status_run(c, 64, {"op": "export_list_all", "action": "status:403", "count": -1})
+    polls.sort()
     check(len(polls) == 64 and polls[0] >= 1, "every export is polled: %r" % polls)
     # A probe looks at 1, 1.25, ... 2 s: 5 times. A waiter looks at most 3 times.
     early = [p for p in polls if p > 3]
     check(len(early) <= 32, "%d exports were polled before the export time was known: %r"
           % (len(early), polls))
     check(sum(polls) <= 32 * 6 + 32 * 3, "too many status requests: %r" % polls)
+
+
+def status_run(c, n, *faults, delay_ms=2000):
+    """One slot of n cameras whose exports take delay_ms; returns (run result, polls per
+    export)."""
+    ids = fleet(c, n)
+    c.fake.config(export_delay_ms=delay_ms, export_delay_jitter_ms=0)
+    if faults:
+        c.fake.faults(*faults)
+    env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(ids))
+    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)], env)
+    check(r.rc == 0, "run failed: %r" % r)
+    check(len(stored_files(out)) == n, "not every camera stored")
+    assert_no_duplicate_exports(c)
+    check(c.fake.posts() == n, "want %d exports, got %d" % (n, c.fake.posts()))
+    return r, [e["polls"] for e in c.fake.stats()["exports"]]
+
+
+def test_fleet_status_comes_from_one_listing_per_round(c):
+    r, polls = status_run(c, 40)
+    # 40 waiting exports: a round reads the operator-wide list, not 40 status requests. (A
+    # round with fewer than 8 waiting, such as the very first, asks each one alone.)
+    check(sum(polls) <= 20, "exports were polled one by one: %r" % polls)
+    requests = c.fake.stats()["requests"]
+    # discovery-free run: 40 usage + 40 POST + rounds (a page each, every 250 ms for ~2.5 s)
+    check(requests <= 40 + 40 + 30, "too many SORACOM requests: %d" % requests)
+
+
+def test_fleet_status_without_list_permission_asks_each_export(c):
+    r, polls = status_run(c, 12, {"op": "export_list_all", "action": "status:403",
+                                  "count": -1})
+    check(min(polls) >= 1, "an export was never asked for: %r" % polls)
+    check(r.err.count("refused to list the exports of all cameras") == 1,
+          "the refusal is not said exactly once: %r" % r.err[-1500:])
+    check("SoraCam:listSoraCamDeviceImageExports" in r.err, "the fix is not named")
+
+
+def test_fleet_status_survives_a_failed_or_hostile_listing(c):
+    # Rounds at 1, 1.25 and 1.5 s (exports ready at 3 s) meet one fault each; after the 429
+    # the listing waits 5 s, so the rest are asked for alone.
+    r, polls = status_run(c, 12, {"op": "export_list_all", "action": "status:503", "count": 1},
+                          {"op": "export_list_all", "action": "json:swap_types", "count": 1},
+                          {"op": "export_list_all", "action": "ratelimit:5", "count": 1},
+                          delay_ms=3000)
+    fired = c.fake.stats()["faults_fired"]
+    check(fired == 3, "%d of the 3 faults fired" % fired)
+    check("listing the exports of all cameras failed" in r.err, "the failure is not logged")
+    check(min(polls) >= 1, "the exports were not asked for alone after the 429: %r" % polls)
