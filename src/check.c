@@ -17,7 +17,8 @@
 #include "soracom.h"
 #include "util.h"
 
-#define PROBE_ROOT ".soracam-lake/probe/"
+#define PROBE_ROOT      ".soracam-lake/probe/"
+#define CHECK_FLEET_MIN 8 /* cameras from which status comes from one listing */
 
 struct checker {
     const struct config *cfg;
@@ -240,11 +241,35 @@ camera_checked(struct soracom_call *call, void *arg)
     soracom_call_start(k->sc, &k->call, "usage", "GET", path, NULL, usage_checked, k);
 }
 
+/* A fleet's export statuses come from the operator-wide export list (see capture.c). */
+static void
+fleet_list_checked(struct soracom_call *call, void *arg)
+{
+    struct checker *k = arg;
+    if (call->outcome == SORACOM_OK && call->status == 200 && json_is_array(call->json))
+        ok(k, "export statuses: one listing answers all %zu cameras", k->ncams);
+    else
+        bad(k,
+            permission_fix(call->status,
+                           "SoraCam:listSoraCamDeviceImageExports; without it each waiting "
+                           "export is asked for on its own every poll interval, which SORACOM "
+                           "may rate-limit for a fleet"),
+            "export statuses: the exports of all cameras cannot be listed: %s", call->error);
+    soracom_call_clear(call);
+    check_sink(k);
+}
+
 static void
 camera_next(struct checker *k)
 {
     if (k->next == k->ncams) {
-        check_sink(k);
+        if (k->ncams >= CHECK_FLEET_MIN) {
+            soracom_call_start(k->sc, &k->call, "list_all_exports", "GET",
+                               "/sora_cam/devices/images/exports?limit=1", NULL, fleet_list_checked,
+                               k);
+        } else {
+            check_sink(k);
+        }
         return;
     }
     char path[160];

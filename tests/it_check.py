@@ -72,3 +72,17 @@ def test_check_storage_not_writable(c):
                                AZURE_STORAGE_CONTAINER_NAME=None, SORACAM_SINK="dir:" + blocker))
     check(r.rc == 1, "want exit 1: %r" % r)
     fails(r, "storage:", blocker)
+
+
+def test_check_fleet_status_listing(c):
+    ids = fleet(c, 8)
+    env = c.env(SORACOM_DEVICE_ID=None, SORACOM_DEVICE_IDS=",".join(ids))
+    r = c.run(["check"], env)
+    check(r.rc == 0 and "one listing answers all 8 cameras" in r.out, "not checked: %r" % r)
+    c.fake.faults({"op": "export_list_all", "action": "status:403", "count": -1})
+    r = c.run(["check"], env)
+    check(r.rc == 1, "want exit 1: %r" % r)
+    fails(r, "cannot be listed", "SoraCam:listSoraCamDeviceImageExports", "OAuth2:authorize")
+    r = c.run(["check"], c.env(SORACOM_DEVICE_ID=None, SORACOM_DEVICE_IDS=",".join(ids[:7])))
+    check(r.rc == 0 and "export statuses" not in r.out,
+          "checked for fewer than 8 cameras: %r" % r)
