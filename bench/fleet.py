@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the stored images and logs (their directory is printed)")
     ap.add_argument("--https", action="store_true",
                     help="the fake over HTTPS with a private test CA (made with openssl)")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
@@ -184,6 +187,10 @@ def main():
     finally:
         for s in servers:
             s.stop()
+        if args.keep:
+            print("kept in %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
