@@ -800,6 +800,8 @@ member_cmp(const void *a, const void *b)
 static struct round_member *
 member_find(struct capture_ctx *ctx, const char *id, const struct capture *cap)
 {
+    if (!ctx->nround)
+        return NULL;
     struct round_member key = {.hash = str_hash(id)};
     struct round_member *m = bsearch(&key, ctx->round, ctx->nround, sizeof(key), member_cmp);
     if (!m)
