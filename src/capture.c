@@ -385,7 +385,8 @@ sink_unlink(struct sink *sink, char *path)
 {
     struct journal_write *j = xcalloc(1, sizeof(*j));
     j->path = path;
-    sink->ops->remove(sink, j->path, journal_done, j);
+    (sink->ops->remove_record ? sink->ops->remove_record : sink->ops->remove)(sink, j->path,
+                                                                              journal_done, j);
 }
 
 static void

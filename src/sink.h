@@ -58,6 +58,8 @@ struct sink_ops {
                 void *arg);
     /* Deletes path (a record of soracam-lake's own, never an image); NULL: cannot. */
     void (*remove)(struct sink *s, const char *path, sink_cb *cb, void *arg);
+    /* Removes a name-only record (see sink_object.name_only); NULL: remove does. */
+    void (*remove_record)(struct sink *s, const char *path, sink_cb *cb, void *arg);
     /* Lists every stored path that starts with prefix (NULL: the sink cannot list). */
     void (*list)(struct sink *s, const char *prefix, sink_list_cb *cb, void *arg);
     /* Reads path, refusing more than max bytes (NULL: the sink cannot read). */

@@ -284,12 +284,34 @@ sidecar_json(const struct sink_object *obj)
     return out;
 }
 
+/* A removed record's file is kept as its directory's spare, and the next record there is
+ * renamed from it: ext4 without a journal skips inodes freed in the last minutes when it
+ * allocates one, so creating and deleting a file per image grows costly. The name is hidden
+ * from listings like a write in progress. */
+#define SPARE_RECORD ".spare-record.tmp"
+
+static void
+spare_path(const char *file, char *out, size_t outlen)
+{
+    const char *slash = strrchr(file, '/');
+    int dirlen = slash ? (int)(slash - file) : 1;
+    snprintf(out, outlen, "%.*s/%s", dirlen, slash ? file : ".", SPARE_RECORD);
+}
+
 /* A record whose name is all that matters (the export journal): created in place
- * (create-only) and only its directory synced. After a power cut its content may be short,
- * which nobody reads. */
+ * (create-only), or renamed from the directory's spare, and only its directory synced.
+ * After a power cut its content may be short, which nobody reads. */
 static enum sink_status
 put_record(const char *final, const struct sink_object *obj, char *detail, size_t detaillen)
 {
+    char spare[PATH_MAX + 32];
+    spare_path(final, spare, sizeof(spare));
+    if (renameat2(AT_FDCWD, spare, AT_FDCWD, final, RENAME_NOREPLACE) == 0) {
+        fsync_dir(final);
+        return SINK_OK;
+    }
+    if (errno == EEXIST)
+        return SINK_EXISTS;
     int fd = open(final, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 && errno == ENOENT && make_dirs(final, false) == 0)
         fd = open(final, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -449,6 +471,21 @@ dir_remove(struct sink *base, const char *path, sink_cb *cb, void *arg)
     cb(arg, SINK_ERROR, detail);
 }
 
+/* Removes a record by keeping its file as the directory's spare (see SPARE_RECORD), or
+ * deletes it when there is one already. */
+static void
+dir_remove_record(struct sink *base, const char *path, sink_cb *cb, void *arg)
+{
+    char full[PATH_MAX], spare[PATH_MAX + 32];
+    dir_locate(base, path, full, sizeof(full));
+    spare_path(full, spare, sizeof(spare));
+    if (renameat2(AT_FDCWD, full, AT_FDCWD, spare, RENAME_NOREPLACE) == 0 || errno == ENOENT) {
+        cb(arg, SINK_OK, NULL);
+        return;
+    }
+    dir_remove(base, path, cb, arg);
+}
+
 /* Reads the file at once: local reads are quick, and every caller copes with a callback
  * that runs before get returns. */
 static void
@@ -599,6 +636,7 @@ const struct sink_ops sink_dir_ops = {
     .put = dir_put,
     .list = dir_list,
     .remove = dir_remove,
+    .remove_record = dir_remove_record,
     .get = dir_get,
     .locate = dir_locate,
     .close = dir_close,

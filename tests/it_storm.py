@@ -245,6 +245,8 @@ def dir_state(out):
     for d, _, fs in os.walk(out):
         for f in fs:
             rel = os.path.relpath(os.path.join(d, f), out)
+            if f == ".spare-record.tmp" and rel.startswith(".soracam-lake/exports/"):
+                continue  # a removed intent record's file, kept for the next record
             if f.endswith(".tmp") or f.startswith("."):
                 leftovers.append(rel)
             elif rel.startswith(".soracam-lake/missing/"):
