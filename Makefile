@@ -159,7 +159,7 @@ test_serve_rejects_garbage,test_check_all_good,test_devices_table_and_json,\
 test_backfill_resumes_after_interruption,test_all_skips_sleeping,test_budget_guard_stops,\
 test_dfs_run_stores_verified_images,test_managed_identity_token_near_expiry,\
 test_sas_token_with_account_url,test_gallery_finds_cameras_in_azure_blob,\
-test_gallery_over_the_dfs_api
+test_gallery_over_the_dfs_api,test_fleet_status,test_directory_sink_reuses_one_file
 VALGRIND_SCALE ?= 6
 
 valgrind:
