@@ -889,13 +889,18 @@ round_paged(struct soracom_call *call, void *arg)
                      "status is now asked for on its own. Allowing "
                      "SoraCam:listSoraCamDeviceImageExports saves those requests",
                      call->error);
-        } else {
-            log_warn("listing the exports of all cameras failed (%s); asking each export "
-                     "this time",
+        } else if (!ctx->list_failing) { /* once per outage, not every interval */
+            ctx->list_failing = true;
+            log_warn("listing the exports of all cameras failed (%s); asking each export on "
+                     "its own until it works again",
                      call->error);
         }
         round_end(ctx, false);
         return;
+    }
+    if (ctx->list_failing) {
+        ctx->list_failing = false;
+        log_info("listing the exports of all cameras works again");
     }
     ctx->round_pages++;
     bool below = false;

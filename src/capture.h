@@ -44,6 +44,7 @@ struct capture_ctx {
     int round_pages;                 /* pages read in this round */
     bool round_busy;                 /* a listing is in flight */
     bool list_refused;               /* SORACOM refused the listing: one request per export */
+    bool list_failing;               /* the last listing failed (said once) */
     int64_t round_started_mono;      /* when the last round began */
     struct timer round_timer;        /* the next round */
     struct soracom_call *round_call; /* the listing */
