@@ -883,12 +883,22 @@ round_paged(struct soracom_call *call, void *arg)
 {
     struct capture_ctx *ctx = arg;
     if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
-        if (call->outcome == SORACOM_OK && (call->status == 403 || call->status == 404)) {
+        if (call->outcome == SORACOM_OK && call->status == 400 && !ctx->list_small) {
+            /* The page size asked for is not documented to be allowed: fall back to the
+             * API's default. */
+            ctx->list_small = true;
+            log_info("SORACOM refused the export list's page size of %d (%s); using its "
+                     "default page size",
+                     LIST_PAGE, call->error);
+        } else if (call->outcome == SORACOM_OK &&
+                   (call->status == 400 || call->status == 403 || call->status == 404)) {
             ctx->list_refused = true;
             log_warn("SORACOM refused to list the exports of all cameras (%s): each export's "
-                     "status is now asked for on its own. Allowing "
-                     "SoraCam:listSoraCamDeviceImageExports saves those requests",
-                     call->error);
+                     "status is now asked for on its own.%s",
+                     call->error,
+                     call->status == 403 ? " Allowing SoraCam:listSoraCamDeviceImageExports "
+                                           "saves those requests"
+                                         : "");
         } else if (!ctx->list_failing) { /* once per outage, not every interval */
             ctx->list_failing = true;
             log_warn("listing the exports of all cameras failed (%s); asking each export on "
@@ -937,7 +947,9 @@ static void
 round_page(struct capture_ctx *ctx)
 {
     char path[400];
-    int n = snprintf(path, sizeof(path), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
+    int n = ctx->list_small
+                ? snprintf(path, sizeof(path), LIST_PATH "?sort=desc")
+                : snprintf(path, sizeof(path), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
     if (ctx->round_call->next_key[0]) {
         char *key = url_encode(ctx->round_call->next_key, "");
         snprintf(path + n, sizeof(path) - (size_t)n, "&last_evaluated_key=%s", key);

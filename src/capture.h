@@ -45,6 +45,7 @@ struct capture_ctx {
     bool round_busy;                 /* a listing is in flight */
     bool list_refused;               /* SORACOM refused the listing: one request per export */
     bool list_failing;               /* the last listing failed (said once) */
+    bool list_small;                 /* SORACOM refused LIST_PAGE: its default page size */
     int64_t round_started_mono;      /* when the last round began */
     struct timer round_timer;        /* the next round */
     struct soracom_call *round_call; /* the listing */

@@ -297,17 +297,17 @@ def test_first_slot_learns_export_time_before_polling_everyone(c):
     check(sum(polls) <= 32 * 6 + 32 * 3, "too many status requests: %r" % polls)
 
 
-def status_run(c, n, *faults, delay_ms=2000):
-    """One slot of n cameras whose exports take delay_ms; returns (run result, polls per
-    export)."""
+def status_run(c, n, *faults, delay_ms=2000, slot=0):
+    """One slot (the slot-th before the last hour) of n cameras whose exports take delay_ms;
+    returns (run result, polls per export)."""
     ids = fleet(c, n)
     c.fake.config(export_delay_ms=delay_ms, export_delay_jitter_ms=0)
     if faults:
         c.fake.faults(*faults)
     env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(ids))
-    r = c.run(["run", "--at", iso((int(time.time()) - 3600) // 300 * 300 * 1000)], env)
+    r = c.run(["run", "--at", iso(((int(time.time()) - 3600) // 300 - slot) * 300 * 1000)], env)
     check(r.rc == 0, "run failed: %r" % r)
-    check(len(stored_files(out)) == n, "not every camera stored")
+    check(len(stored_files(out)) == n * (slot + 1), "not every camera stored")
     assert_no_duplicate_exports(c)
     check(c.fake.posts() == n, "want %d exports, got %d" % (n, c.fake.posts()))
     return r, [e["polls"] for e in c.fake.stats()["exports"]]
@@ -374,3 +374,20 @@ def test_directory_sink_reuses_one_file_for_every_intent_record(c):
           "a new file was made for a later record: %r" % inodes)
     check(len(stored_files(out)) == 6, "not 3 slots for each camera")
     assert_no_duplicate_exports(c)
+
+
+def test_fleet_status_falls_back_to_the_default_page_size(c):
+    # The listing's largest page size is not documented: a 400 for limit=100 makes the
+    # rounds ask for the API's default page size instead; a second 400 turns them off.
+    r, polls = status_run(c, 12, {"op": "export_list_all", "action": "status:400", "count": 1},
+                          delay_ms=3000)
+    check("using its default page size" in r.err, "the fallback is not said: %r" % r.err[-1500:])
+    check("refused to list" not in r.err, "the listing was turned off after one 400")
+    check(sum(polls) <= 2 * 12, "the later rounds did not use the listing: %r" % polls)
+    c.fake.reset()
+    r, polls = status_run(c, 12, {"op": "export_list_all", "action": "status:400", "count": -1},
+                          slot=1)
+    check("refused to list the exports of all cameras" in r.err, "not turned off: %r"
+          % r.err[-1500:])
+    check("SoraCam:listSoraCamDeviceImageExports" not in r.err,
+          "a 400 is not a missing permission")
