@@ -35,6 +35,8 @@
 #define LIST_PAGE            100   /* exports asked for per listing page */
 #define MAX_ROUND_PAGES      20    /* listing pages per round */
 #define LIST_SLACK_MS        10000 /* paging goes this far below the oldest member's acceptance */
+#define ROUND_MAX_INTERVALS  8     /* a round running longer than this many intervals ... */
+#define ROUND_MIN_MS         2000  /* ... and this is given up */
 #define LIST_MISSES          2     /* rounds missing an export before it is asked for alone */
 #define SLOW_POLL_AFTER_MS   10000 /* an export slower than this is polled less and less often */
 #define MAX_POLL_MS          2000
@@ -857,6 +859,7 @@ want_status(struct capture *cap)
 }
 
 static void round_page(struct capture_ctx *ctx);
+static void round_overdue(void *arg);
 
 /* Ends the running round: members it did not answer are asked for on their own. listed
  * says the listing was read, so those members were missing from it. */
@@ -864,6 +867,7 @@ static void
 round_end(struct capture_ctx *ctx, bool listed)
 {
     ctx->round_busy = false;
+    loop_timer_cancel(ctx->loop, &ctx->round_timer); /* the watchdog */
     for (size_t i = 0; i < ctx->nround; i++) {
         struct capture *cap = ctx->round[i].cap;
         if (!cap)
@@ -878,19 +882,34 @@ round_end(struct capture_ctx *ctx, bool listed)
     round_kick(ctx);
 }
 
+/* A listing taking this long holds every member's status back: they are asked alone. */
+static void
+round_overdue(void *arg)
+{
+    struct capture_ctx *ctx = arg;
+    soracom_call_cancel(ctx->round_call);
+    if (!ctx->list_failing) {
+        ctx->list_failing = true;
+        log_warn("listing the exports of all cameras is too slow; asking each export on its "
+                 "own until it is quick again");
+    }
+    round_end(ctx, false);
+}
+
 static void
 round_paged(struct soracom_call *call, void *arg)
 {
     struct capture_ctx *ctx = arg;
     if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
-        if (call->outcome == SORACOM_OK && call->status == 400 && !ctx->list_small) {
+        bool first = ctx->round_pages == 0; /* a later page's error is not a refusal */
+        if (first && call->outcome == SORACOM_OK && call->status == 400 && !ctx->list_small) {
             /* The page size asked for is not documented to be allowed: fall back to the
              * API's default. */
             ctx->list_small = true;
             log_info("SORACOM refused the export list's page size of %d (%s); using its "
                      "default page size",
                      LIST_PAGE, call->error);
-        } else if (call->outcome == SORACOM_OK &&
+        } else if (first && call->outcome == SORACOM_OK &&
                    (call->status == 400 || call->status == 403 || call->status == 404)) {
             ctx->list_refused = true;
             log_warn("SORACOM refused to list the exports of all cameras (%s): each export's "
@@ -928,7 +947,7 @@ round_paged(struct soracom_call *call, void *arg)
         struct capture *cap = m->cap;
         struct soracom_export ex;
         char err[256];
-        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 ||
+        if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0 || !ex.device_id ||
             strcmp(ex.device_id, cap->device_id) != 0)
             continue; /* asked for on its own at the end */
         m->cap = NULL;
@@ -946,7 +965,7 @@ round_paged(struct soracom_call *call, void *arg)
 static void
 round_page(struct capture_ctx *ctx)
 {
-    char path[400];
+    char path[1024]; /* room for a 255-character key, percent-encoded */
     int n = ctx->list_small
                 ? snprintf(path, sizeof(path), LIST_PATH "?sort=desc")
                 : snprintf(path, sizeof(path), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
@@ -966,7 +985,8 @@ round_begin(void *arg)
     ctx->round_started_mono = time_mono_ms();
     if (ctx->wanting.n < LIST_MIN || ctx->list_refused ||
         soracom_paced_wait(ctx->sc, LIST_PATH) > 0) {
-        while (ctx->wanting.head) {
+        /* Only those wanting now: one whose request fails at once wants again. */
+        for (size_t n = ctx->wanting.n; n && ctx->wanting.head; n--) {
             struct capture *cap = ctx->wanting.head;
             queue_remove(cap);
             status_get(cap);
@@ -999,6 +1019,11 @@ round_begin(void *arg)
         ctx->round_call->single_attempt = true;
     }
     ctx->round_call->next_key[0] = '\0';
+    int64_t interval = ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    loop_timer_set(ctx->loop, &ctx->round_timer,
+                   ROUND_MAX_INTERVALS * interval > ROUND_MIN_MS ? ROUND_MAX_INTERVALS * interval
+                                                                 : ROUND_MIN_MS,
+                   round_overdue, ctx);
     round_page(ctx);
 }
 
@@ -1144,6 +1169,8 @@ track_export(struct capture *cap, const char *export_id)
     remember_export(cap->ctx, export_id);
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
+    cap->looked = false; /* a new export: its first look waits as below */
+    cap->list_misses = 0;
     log_debug("device=%s: export %s accepted", cap->device_id, export_id);
     /* No export has been ready sooner than the quickest seen so far: the first look comes
      * just before that (and never before FIRST_POLL_MS). Until one has been seen, a few

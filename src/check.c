@@ -28,13 +28,15 @@ struct checker {
     struct soracom_call call;
     char **cams;        /* cameras to check */
     size_t ncams, next; /* how many, and the one being checked */
-    int passed, failed;
+    int passed, failed, advised;
     char probe_path[160];
     struct sink_object probe;
 };
 
 static void ok(struct checker *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bad(struct checker *k, const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void advise(struct checker *k, const char *fix, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -67,6 +69,24 @@ bad(struct checker *k, const char *fix, const char *fmt, ...)
     free(clean);
     free(cfix);
     k->failed++;
+}
+
+/* Something that works, but costs more than it should: not a failure. */
+static void
+advise(struct checker *k, const char *fix, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    char *clean = redact_scrub(line);
+    char *cfix = redact_scrub(fix);
+    printf("\u26a0 %s\n    fix: %s\n", clean, cfix);
+    fflush(stdout);
+    free(clean);
+    free(cfix);
+    k->advised++;
 }
 
 /* ---- the sink ---- */
@@ -248,13 +268,13 @@ fleet_list_checked(struct soracom_call *call, void *arg)
     struct checker *k = arg;
     if (call->outcome == SORACOM_OK && call->status == 200 && json_is_array(call->json))
         ok(k, "export statuses: one listing answers all %zu cameras", k->ncams);
-    else
-        bad(k,
-            permission_fix(call->status,
-                           "SoraCam:listSoraCamDeviceImageExports; without it each waiting "
-                           "export is asked for on its own every poll interval, which SORACOM "
-                           "may rate-limit for a fleet"),
-            "export statuses: the exports of all cameras cannot be listed: %s", call->error);
+    else /* captures still work: each export's status is asked for on its own */
+        advise(k,
+               permission_fix(call->status,
+                              "SoraCam:listSoraCamDeviceImageExports; without it each waiting "
+                              "export is asked for on its own every poll interval, which "
+                              "SORACOM may rate-limit for a fleet"),
+               "export statuses: the exports of all cameras cannot be listed: %s", call->error);
     soracom_call_clear(call);
     check_sink(k);
 }
@@ -341,6 +361,8 @@ check_run(const struct config *cfg)
     loop_run(k.loop);
     if (k.failed)
         printf("NOT READY (%d of %d checks failed)\n", k.failed, k.passed + k.failed);
+    else if (k.advised)
+        printf("READY (all %d checks passed; %d warning(s) above)\n", k.passed, k.advised);
     else
         printf("READY (all %d checks passed)\n", k.passed);
     soracom_call_clear(&k.call);

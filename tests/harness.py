@@ -539,7 +539,7 @@ def main():
     if h.failures:
         print("failed: " + ", ".join(h.failures))
     print("(%.0fs)" % (time.monotonic() - t0))
-    if h.failed == 0:
+    if h.failed == 0 and not os.environ.get("SORACAM_TEST_KEEP"):
         shutil.rmtree(h.tmp, ignore_errors=True)
     else:
         print("logs kept in " + h.tmp)

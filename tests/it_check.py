@@ -81,8 +81,14 @@ def test_check_fleet_status_listing(c):
     check(r.rc == 0 and "one listing answers all 8 cameras" in r.out, "not checked: %r" % r)
     c.fake.faults({"op": "export_list_all", "action": "status:403", "count": -1})
     r = c.run(["check"], env)
-    check(r.rc == 1, "want exit 1: %r" % r)
-    fails(r, "cannot be listed", "SoraCam:listSoraCamDeviceImageExports", "OAuth2:authorize")
+    # Captures still work without it (one request per export): a warning, not a failure.
+    check(r.rc == 0 and "READY (all" in r.out and "1 warning(s)" in r.out,
+          "want exit 0 with a warning: %r" % r)
+    warned = [l for l in r.out.splitlines() if l.startswith("\u26a0")]
+    check(len(warned) == 1 and "cannot be listed" in warned[0], "no warning line: %s" % r.out)
+    fix = r.out.split(warned[0], 1)[1].splitlines()[1]
+    for w in ("SoraCam:listSoraCamDeviceImageExports", "OAuth2:authorize"):
+        check(w in fix, "the fix does not name %s: %s" % (w, fix))
     r = c.run(["check"], c.env(SORACOM_DEVICE_ID=None, SORACOM_DEVICE_IDS=",".join(ids[:7])))
     check(r.rc == 0 and "export statuses" not in r.out,
           "checked for fewer than 8 cameras: %r" % r)

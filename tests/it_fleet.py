@@ -391,3 +391,14 @@ def test_fleet_status_falls_back_to_the_default_page_size(c):
           % r.err[-1500:])
     check("SoraCam:listSoraCamDeviceImageExports" not in r.err,
           "a 400 is not a missing permission")
+
+
+def test_fleet_status_gives_up_a_slow_listing(c):
+    # The first listing hangs for 6 s: after 2 s its round is given up and its members are
+    # asked for alone; the next round's listing is quick again.
+    r, polls = status_run(c, 12, {"op": "export_list_all", "action": "delay:6000", "count": 1},
+                          delay_ms=4000)
+    check(r.err.count("listing the exports of all cameras is too slow") == 1,
+          "the slow listing is not said once: %r" % r.err[-2000:])
+    check("listing the exports of all cameras works again" in r.err, "the recovery is not said")
+    check(min(polls) >= 1, "the slow round's members were not asked for alone: %r" % polls)

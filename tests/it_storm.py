@@ -32,6 +32,8 @@ SORACOM_FAULTS = [
     ("export_get", "status:500"), ("export_get", "status:503"), ("export_get", "reset"),
     ("export_get", "ratelimit:1"), ("export_get", "delay:1500"), ("export_get", "expire_token"),
     ("export_list", "status:500"), ("export_list", "reset"),
+    ("export_list_all", "status:500"), ("export_list_all", "reset"),
+    ("export_list_all", "delay:3000"), ("export_list_all", "json:swap_types"),
     ("image", "truncate"), ("image", "not_jpeg"), ("image", "slow_body:1500"),
     ("image", "status:403"), ("image", "reset"), ("image", "status:500"),
     ("auth", "status:500"), ("auth", "reset"), ("token", "status:503"),
@@ -92,8 +94,8 @@ class Storm:
         for _ in range(n):
             op, action = self.rng.choice(SORACOM_FAULTS)
             rule = {"op": op, "action": action, "count": self.rng.randint(1, 2),
-                    "after": self.rng.randint(0, 6)}
-            if op not in ("auth", "token", "any") and self.rng.random() < 0.7:
+                    "after": self.rng.randint(0, 4)}
+            if op not in ("auth", "token", "any", "export_list_all") and self.rng.random() < 0.7:
                 rule["device"] = self.rng.choice(self.cams)
             rules.append(rule)
         self.c.fake.faults(*rules)
@@ -108,7 +110,7 @@ class Storm:
         """n times: start the daemon, let it work a random while, SIGKILL it. between(i) runs
         before each start, during(i) at a random point of each run."""
         for i in range(n):
-            self.soracom_faults(self.rng.randint(1, 4))
+            self.soracom_faults(self.rng.randint(2, 5))
             if between:
                 between(i)
             d = self.start(env)
@@ -204,6 +206,7 @@ def judge(storm, first_ms, end_ms, stored, missing_reasons, leftovers, min_sorac
                                     if first_ms <= e["time"] <= end_ms)),
             ("unexplained double charges", unexplained), ("duplicate objects", dup_objects),
             ("corrupt objects", corrupt), ("partial objects", len(leftovers)),
+            ("SORACOM requests", st["requests"]),
             ("SORACOM faults fired", st["faults_fired"]),
             ("storage faults", storm.storage_faults), ("SIGKILLs", storm.kills),
             ("daemon runs", storm.runs)]
