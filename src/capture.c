@@ -47,6 +47,24 @@
 
 static int64_t process_start_ms;
 
+/* How often an export's status is asked for once it may be ready. */
+static int64_t
+regular_interval(const struct capture_ctx *ctx)
+{
+    return ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+}
+
+/* Appends the paging key of an export list (when there is one) to path, of n characters. */
+static void
+add_next_key(char *path, size_t size, int n, const char *key)
+{
+    if (!key[0] || n < 0 || (size_t)n >= size)
+        return;
+    char *enc = url_encode(key, "");
+    snprintf(path + n, size - (size_t)n, "&last_evaluated_key=%s", enc);
+    free(enc);
+}
+
 /* An intent record this process wrote, in writing order. A record is only removed once
  * every older one is: each bounds the export of the record before it. */
 struct intent_rec {
@@ -686,8 +704,7 @@ poll_later(struct capture *cap)
     int64_t wait = cap->poll_interval_ms;
     if (now + wait > cap->poll_deadline_mono)
         wait = cap->poll_deadline_mono - now;
-    int64_t regular =
-        cap->ctx->cfg->poll_interval_ms ? cap->ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    int64_t regular = regular_interval(cap->ctx);
     int64_t slow = regular > MAX_POLL_MS ? regular : MAX_POLL_MS;
     if (now - cap->poll_started_mono <= SLOW_POLL_AFTER_MS)
         cap->poll_interval_ms = regular;
@@ -760,8 +777,7 @@ learn_wait(struct capture *cap)
     int64_t wait = LEARN_WAIT_MAX_MS;
     if (cap->poll_started_mono + wait > cap->poll_deadline_mono)
         wait = cap->poll_deadline_mono - cap->poll_started_mono;
-    cap->poll_interval_ms =
-        cap->ctx->cfg->poll_interval_ms ? cap->ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    cap->poll_interval_ms = regular_interval(cap->ctx);
     loop_timer_set(ctx->loop, &cap->timer, wait, waited_enough, cap);
 }
 
@@ -845,7 +861,7 @@ round_kick(struct capture_ctx *ctx)
 {
     if (ctx->round_busy || !ctx->wanting.n || ctx->round_timer.slot)
         return;
-    int64_t interval = ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    int64_t interval = regular_interval(ctx);
     int64_t wait = ctx->round_started_mono + interval - time_mono_ms();
     loop_timer_set(ctx->loop, &ctx->round_timer, wait > 0 ? wait : 0, round_begin, ctx);
 }
@@ -969,11 +985,7 @@ round_page(struct capture_ctx *ctx)
     int n = ctx->list_small
                 ? snprintf(path, sizeof(path), LIST_PATH "?sort=desc")
                 : snprintf(path, sizeof(path), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
-    if (ctx->round_call->next_key[0]) {
-        char *key = url_encode(ctx->round_call->next_key, "");
-        snprintf(path + n, sizeof(path) - (size_t)n, "&last_evaluated_key=%s", key);
-        free(key);
-    }
+    add_next_key(path, sizeof(path), n, ctx->round_call->next_key);
     soracom_call_start(ctx->sc, ctx->round_call, "list_all_exports", "GET", path, NULL, round_paged,
                        ctx);
 }
@@ -1019,7 +1031,7 @@ round_begin(void *arg)
         ctx->round_call->single_attempt = true;
     }
     ctx->round_call->next_key[0] = '\0';
-    int64_t interval = ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    int64_t interval = regular_interval(ctx);
     loop_timer_set(ctx->loop, &ctx->round_timer,
                    ROUND_MAX_INTERVALS * interval > ROUND_MIN_MS ? ROUND_MAX_INTERVALS * interval
                                                                  : ROUND_MIN_MS,
@@ -1333,7 +1345,7 @@ looked_up(struct soracom_call *call, void *arg)
 static void
 lookup(struct capture *cap)
 {
-    char path[600];
+    char path[1024]; /* room for a 255-character key, percent-encoded */
     cap->state = CS_LOOKUP;
     if (!cap->next_key[0]) {
         cap->lookups++;
@@ -1342,12 +1354,8 @@ lookup(struct capture *cap)
     cap->pages++;
     int n = snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
                      cap->device_id, cap->intent ? 100 : 20);
-    if (cap->next_key[0]) {
-        char *key = url_encode(cap->next_key, "");
-        snprintf(path + n, sizeof(path) - (size_t)n, "&last_evaluated_key=%s", key);
-        free(key);
-        cap->next_key[0] = '\0';
-    }
+    add_next_key(path, sizeof(path), n, cap->next_key);
+    cap->next_key[0] = '\0';
     soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up, cap);
 }
 

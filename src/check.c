@@ -33,41 +33,48 @@ struct checker {
     struct sink_object probe;
 };
 
+static void say(const char *mark, const char *fix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 static void ok(struct checker *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bad(struct checker *k, const char *fix, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void advise(struct checker *k, const char *fix, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Prints one checklist line, and its fix when there is one, redacted. */
+static void
+say(const char *mark, const char *fix, const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    char *clean = redact_scrub(line);
+    printf("%s %s\n", mark, clean);
+    free(clean);
+    if (fix) {
+        char *cfix = redact_scrub(fix);
+        printf("    fix: %s\n", cfix);
+        free(cfix);
+    }
+    fflush(stdout);
+}
+
 static void
 ok(struct checker *k, const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    say("\u2714", NULL, fmt, ap);
     va_end(ap);
-    char *clean = redact_scrub(line);
-    printf("\u2714 %s\n", clean);
-    fflush(stdout);
-    free(clean);
     k->passed++;
 }
 
 static void
 bad(struct checker *k, const char *fix, const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    say("\u2718", fix, fmt, ap);
     va_end(ap);
-    char *clean = redact_scrub(line);
-    char *cfix = redact_scrub(fix);
-    printf("\u2718 %s\n    fix: %s\n", clean, cfix);
-    fflush(stdout);
-    free(clean);
-    free(cfix);
     k->failed++;
 }
 
@@ -75,17 +82,10 @@ bad(struct checker *k, const char *fix, const char *fmt, ...)
 static void
 advise(struct checker *k, const char *fix, const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    say("\u26a0", fix, fmt, ap);
     va_end(ap);
-    char *clean = redact_scrub(line);
-    char *cfix = redact_scrub(fix);
-    printf("\u26a0 %s\n    fix: %s\n", clean, cfix);
-    fflush(stdout);
-    free(clean);
-    free(cfix);
     k->advised++;
 }
 
