@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "redact.h"
+#include "soracom_clock_stub.h"
 #include "template.h"
 #include "util.h"
 
@@ -44,6 +45,9 @@
 #define DOWNLOAD_TIMEOUT_MS  60000L
 #define URL_SAFETY_MS        2000 /* stop using a URL this close to its expiry */
 #define MAX_LIST_PAGES       10   /* export list pages read while resolving an intent */
+#define MAX_CLOCK_WAIT_MS    60000 /* a slot further ahead of SORACOM's clock is not waited for */
+#define STORE_RETRY_MS       600000 /* an image that cannot be written is kept this long */
+#define UNLINK_TRIES         10     /* removals of a record tried before leaving it */
 
 static int64_t process_start_ms;
 
@@ -54,15 +58,31 @@ regular_interval(const struct capture_ctx *ctx)
     return ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
 }
 
-/* Appends the paging key of an export list (when there is one) to path, of n characters. */
-static void
-add_next_key(char *path, size_t size, int n, const char *key)
+/* Returns base (a listing path with a query) with the paging key of an export list appended
+ * when there is one, malloc'd. Keys are opaque and of any length: percent-encoded whole. */
+static char *
+list_path(const char *base, const char *key)
 {
-    if (!key[0] || n < 0 || (size_t)n >= size)
-        return;
+    if (!key || !key[0])
+        return xstrdup(base);
     char *enc = url_encode(key, "");
-    snprintf(path + n, size - (size_t)n, "&last_evaluated_key=%s", enc);
+    char *path = xasprintf("%s&last_evaluated_key=%s", base, enc);
     free(enc);
+    return path;
+}
+
+/* This host's wall clock in SORACOM's: what its requestedTime and expiryTime are told in. */
+static int64_t
+sc_now(const struct capture_ctx *ctx)
+{
+    return soracom_now_ms(ctx->sc);
+}
+
+/* A local wall-clock time expressed in SORACOM's clock. */
+static int64_t
+sc_time(const struct capture_ctx *ctx, int64_t local_ms)
+{
+    return local_ms + soracom_clock_offset_ms(ctx->sc);
 }
 
 /* An intent record this process wrote, in writing order. A record is only removed once
@@ -76,8 +96,9 @@ struct intent_rec {
 struct cam_gate {
     char id[65];
     bool busy;
-    int64_t last_accepted; /* newest requestedTime this process saw for the camera */
-    int64_t unknown_end;   /* when an export request of unknown fate last ended, or 0 */
+    int64_t last_accepted; /* newest requestedTime this process saw (SORACOM's clock) */
+    int64_t unknown_end;   /* when an export request of unknown fate last ended (this host's
+                              clock), or 0 */
     struct capture *head, *tail;
     struct intent_rec *recs; /* this process's records not yet removed, oldest first */
     size_t nrecs, caprecs;
@@ -93,7 +114,7 @@ capture_ctx_init(struct capture_ctx *ctx, const struct config *cfg, struct loop 
     ctx->sc = sc;
     ctx->sink = sink;
     ctx->known_cap = KNOWN_EXPORTS;
-    ctx->known_exports = xcalloc(ctx->known_cap, sizeof(char *));
+    ctx->known = xcalloc(ctx->known_cap, sizeof(*ctx->known));
     if (!process_start_ms)
         process_start_ms = time_now_ms();
 }
@@ -102,9 +123,20 @@ void
 capture_ctx_free(struct capture_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->known_cap; i++)
-        free(ctx->known_exports[i]);
-    free(ctx->known_exports);
-    ctx->known_exports = NULL;
+        free(ctx->known[i].id);
+    free(ctx->known);
+    ctx->known = NULL;
+    for (size_t i = 0; i < ctx->nheld; i++)
+        free(ctx->held[i].export_id);
+    free(ctx->held);
+    ctx->held = NULL;
+    ctx->nheld = ctx->held_cap = 0;
+    for (size_t i = 0; i < ctx->nunlinks; i++)
+        free(ctx->unlinks[i].path);
+    free(ctx->unlinks);
+    ctx->unlinks = NULL;
+    ctx->nunlinks = ctx->unlinks_cap = 0;
+    loop_timer_cancel(ctx->loop, &ctx->unlink_timer);
     for (size_t i = 0; i < ctx->gates_cap; i++)
         free(ctx->gates[i].recs);
     free(ctx->gates);
@@ -115,6 +147,11 @@ capture_ctx_free(struct capture_ctx *ctx)
         soracom_call_clear(ctx->round_call);
         free(ctx->round_call);
         ctx->round_call = NULL;
+    }
+    if (ctx->clock_call) {
+        soracom_call_clear(ctx->clock_call);
+        free(ctx->clock_call);
+        ctx->clock_call = NULL;
     }
     free(ctx->round);
     ctx->round = NULL;
@@ -234,25 +271,120 @@ gate_release(struct capture *cap, int64_t accepted_ms)
     loop_timer_set(next->ctx->loop, &next->timer, 0, gate_fire, next);
 }
 
+/* Remembers export id as cap's slot's: an ambiguity lookup of another slot skips it, and
+ * one of this slot takes it. */
 static void
-remember_export(struct capture_ctx *ctx, const char *id)
+remember_export(const struct capture *cap, const char *id)
 {
-    free(ctx->known_exports[ctx->known_next]);
-    ctx->known_exports[ctx->known_next] = xstrdup(id);
+    struct capture_ctx *ctx = cap->ctx;
+    struct known_export *k = &ctx->known[ctx->known_next];
+    free(k->id);
+    k->id = xstrdup(id);
+    k->dev_hash = str_hash(cap->device_id);
+    k->slot_ms = cap->slot_ms;
     ctx->known_next = (ctx->known_next + 1) % ctx->known_cap;
 }
 
-static bool
+/* The slot export id was accepted for, as this process knows it, or NULL. */
+static const struct known_export *
 known_export(const struct capture_ctx *ctx, const char *id)
 {
     for (size_t i = 0; i < ctx->known_cap; i++)
-        if (ctx->known_exports[i] && strcmp(ctx->known_exports[i], id) == 0)
-            return true;
-    return false;
+        if (ctx->known[i].id && strcmp(ctx->known[i].id, id) == 0)
+            return &ctx->known[i];
+    return NULL;
+}
+
+/* Whether k is cap's own slot's export. */
+static bool
+known_is_own(const struct known_export *k, const struct capture *cap)
+{
+    return k->slot_ms == cap->slot_ms && k->dev_hash == str_hash(cap->device_id);
+}
+
+/* ---- exports accepted but not stored ----
+ * An export this process saw accepted is kept here, by camera and slot, until its image is
+ * stored or can no longer be fetched, whatever the storage does meanwhile: a later attempt
+ * of the slot picks it up instead of exporting again, even when its durable record could
+ * not be written. */
+
+static struct held_export *
+held_find(struct capture_ctx *ctx, const char *device, int64_t slot_ms)
+{
+    uint64_t h = str_hash(device);
+    for (size_t i = 0; i < ctx->nheld; i++)
+        if (ctx->held[i].slot_ms == slot_ms && ctx->held[i].dev_hash == h)
+            return &ctx->held[i];
+    return NULL;
+}
+
+static void
+held_add(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    struct held_export *e = held_find(ctx, cap->device_id, cap->slot_ms);
+    if (!e) {
+        if (ctx->nheld == ctx->held_cap) {
+            ctx->held_cap = ctx->held_cap ? 2 * ctx->held_cap : 16;
+            ctx->held = xrealloc(ctx->held, ctx->held_cap * sizeof(*ctx->held));
+        }
+        e = &ctx->held[ctx->nheld++];
+        e->export_id = NULL;
+    }
+    free(e->export_id);
+    e->export_id = xstrdup(cap->export_id);
+    e->dev_hash = str_hash(cap->device_id);
+    e->slot_ms = cap->slot_ms;
+}
+
+static void
+held_drop(struct capture_ctx *ctx, const char *device, int64_t slot_ms)
+{
+    struct held_export *e = held_find(ctx, device, slot_ms);
+    if (!e)
+        return;
+    free(e->export_id);
+    *e = ctx->held[--ctx->nheld];
+}
+
+/* ---- queues of captures ---- */
+
+static void
+queue_add(struct cap_queue *q, struct capture *cap)
+{
+    cap->queue = q;
+    cap->q_prev = q->tail;
+    cap->q_next = NULL;
+    if (q->tail)
+        q->tail->q_next = cap;
+    else
+        q->head = cap;
+    q->tail = cap;
+    q->n++;
+}
+
+static void
+queue_remove(struct capture *cap)
+{
+    struct cap_queue *q = cap->queue;
+    if (!q)
+        return;
+    if (cap->q_prev)
+        cap->q_prev->q_next = cap->q_next;
+    else
+        q->head = cap->q_next;
+    if (cap->q_next)
+        cap->q_next->q_prev = cap->q_prev;
+    else
+        q->tail = cap->q_prev;
+    q->n--;
+    cap->queue = NULL;
+    cap->q_prev = cap->q_next = NULL;
 }
 
 static void journal_settle(struct capture *cap);
 static void learn_leave(struct capture *cap);
+static void store_settle(struct capture *cap);
 /* ---- ending ---- */
 
 static void
@@ -263,6 +395,11 @@ finish(struct capture *cap, enum capture_outcome outcome)
     cap->outcome = outcome;
     cap->elapsed_ms = time_mono_ms() - cap->started_mono;
     learn_leave(cap);
+    store_settle(cap);
+    if (outcome == CAPTURE_FAILED && cap->export_id[0] && !cap->export_dead)
+        held_add(cap); /* a later attempt fetches it instead of exporting again */
+    else
+        held_drop(cap->ctx, cap->device_id, cap->slot_ms);
     if (outcome == CAPTURE_FAILED)
         journal_settle(cap);
     gate_release(cap, 0);
@@ -314,21 +451,92 @@ fail(struct capture *cap, const char *fmt, ...)
 struct journal_write {
     struct sink_object obj;
     char *path;
-    struct capture *cap; /* to continue once written, or NULL */
+    struct capture_ctx *ctx; /* for a removal: retried while it fails */
+    int tries;               /* ... tries so far */
+    struct capture *cap;     /* to continue once written, or NULL */
     void (*then)(struct capture *cap, bool ok, const char *detail);
 };
+
+static void sink_unlink(struct capture_ctx *ctx, char *path, int tries);
+
+static void
+unlinks_fire(void *arg)
+{
+    struct capture_ctx *ctx = arg;
+    size_t n = ctx->nunlinks;
+    struct pending_unlink *u = ctx->unlinks;
+    ctx->unlinks = NULL;
+    ctx->nunlinks = ctx->unlinks_cap = 0;
+    for (size_t i = 0; i < n; i++)
+        sink_unlink(ctx, u[i].path, u[i].tries);
+    free(u);
+}
+
+/* Keeps path, a record whose removal failed, to remove again later (with a growing wait,
+ * sooner once the storage works again): records of stored slots do not pile up. After
+ * UNLINK_TRIES the record is left for the next start to clear. */
+static void
+unlink_later(struct capture_ctx *ctx, char *path, int tries)
+{
+    if (tries >= UNLINK_TRIES) {
+        log_warn("gave up removing the export record %s for now; the next start removes it",
+                 path);
+        free(path);
+        return;
+    }
+    if (ctx->nunlinks == ctx->unlinks_cap) {
+        ctx->unlinks_cap = ctx->unlinks_cap ? 2 * ctx->unlinks_cap : 16;
+        ctx->unlinks = xrealloc(ctx->unlinks, ctx->unlinks_cap * sizeof(*ctx->unlinks));
+    }
+    ctx->unlinks[ctx->nunlinks++] = (struct pending_unlink){path, tries};
+    if (ctx->unlink_timer.slot)
+        return;
+    ctx->unlink_backoff_ms = ctx->unlink_backoff_ms ? 2 * ctx->unlink_backoff_ms : 1000;
+    if (ctx->unlink_backoff_ms > 30000)
+        ctx->unlink_backoff_ms = 30000;
+    loop_timer_set(ctx->loop, &ctx->unlink_timer, ctx->stopping ? 200 : ctx->unlink_backoff_ms,
+                   unlinks_fire, ctx);
+}
+
+/* The storage took a write or a removal: pending removals go now. */
+static void
+unlinks_kick(struct capture_ctx *ctx)
+{
+    ctx->unlink_backoff_ms = 0;
+    if (ctx->nunlinks && ctx->unlink_timer.slot)
+        loop_timer_set(ctx->loop, &ctx->unlink_timer, 0, unlinks_fire, ctx);
+}
 
 static void
 journal_done(void *arg, enum sink_status st, const char *detail)
 {
     struct journal_write *j = arg;
+    if (st == SINK_ERROR && j->ctx) {
+        if (!j->ctx->unlinks_said)
+            log_warn("could not remove the export record %s (%s); trying again later", j->path,
+                     detail ? detail : "unknown error");
+        j->ctx->unlinks_said = true;
+        unlink_later(j->ctx, j->path, j->tries + 1);
+        free(j);
+        return;
+    }
     if (st == SINK_ERROR && !j->then)
         log_warn("could not update the export journal at %s: %s", j->path,
                  detail ? detail : "unknown error");
+    if (st != SINK_ERROR && j->ctx) {
+        j->ctx->unlinks_said = false;
+        unlinks_kick(j->ctx);
+    }
     if (j->then)
         j->then(j->cap, st != SINK_ERROR, detail);
     free(j->path);
     free(j);
+}
+
+size_t
+capture_records_pending_removal(const struct capture_ctx *ctx)
+{
+    return ctx->nunlinks;
 }
 
 static char *
@@ -401,10 +609,13 @@ journal_add(struct capture *cap)
 }
 
 static void
-sink_unlink(struct sink *sink, char *path)
+sink_unlink(struct capture_ctx *ctx, char *path, int tries)
 {
+    struct sink *sink = ctx->sink;
     struct journal_write *j = xcalloc(1, sizeof(*j));
     j->path = path;
+    j->ctx = ctx;
+    j->tries = tries;
     (sink->ops->remove_record ? sink->ops->remove_record : sink->ops->remove)(sink, j->path,
                                                                               journal_done, j);
 }
@@ -412,7 +623,7 @@ sink_unlink(struct sink *sink, char *path)
 static void
 journal_unlink(struct capture *cap, char *path)
 {
-    sink_unlink(cap->ctx->sink, path);
+    sink_unlink(cap->ctx, path, 0);
 }
 
 /* Removes the oldest records while they are finished: each bounds the export of the one
@@ -424,8 +635,9 @@ records_flush(struct capture_ctx *ctx, struct cam_gate *g)
         return;
     size_t k = 0;
     while (k < g->nrecs && g->recs[k].done) {
-        sink_unlink(ctx->sink, intent_record_path(g->id, g->recs[k].slot_ms, g->recs[k].after,
-                                                  g->recs[k].seq));
+        sink_unlink(ctx,
+                    intent_record_path(g->id, g->recs[k].slot_ms, g->recs[k].after, g->recs[k].seq),
+                    0);
         k++;
     }
     memmove(g->recs, g->recs + k, (g->nrecs - k) * sizeof(*g->recs));
@@ -526,13 +738,104 @@ journal_settle(struct capture *cap)
 
 /* ---- store ---- */
 
+static void store(struct capture *cap);
+static void after_clock(struct capture *cap);
+
+static void
+clock_fire(void *arg)
+{
+    after_clock(arg);
+}
+
+/* Lets the captures waiting for a working storage go on to export. */
+static void
+store_waiters_release(struct capture_ctx *ctx)
+{
+    while (ctx->store_waiters.head) {
+        struct capture *w = ctx->store_waiters.head;
+        queue_remove(w);
+        loop_timer_set(ctx->loop, &w->timer, 0, clock_fire, w);
+    }
+}
+
+/* cap no longer holds an image to store again (stored, given up or cancelled). */
+static void
+store_settle(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    if (!cap->store_tries)
+        return;
+    cap->store_tries = 0;
+    if (--ctx->store_retrying == 0 && ctx->store_failing)
+        store_waiters_release(ctx); /* nobody left to prove the storage works: they try */
+}
+
+/* A write went through: exports that waited for the storage go on. */
+static void
+store_works(struct capture_ctx *ctx)
+{
+    unlinks_kick(ctx);
+    if (!ctx->store_failing)
+        return;
+    ctx->store_failing = false;
+    if (ctx->store_said)
+        log_info("storage writes work again; exports go on");
+    ctx->store_said = false;
+    store_waiters_release(ctx);
+}
+
+static void
+store_fire(void *arg)
+{
+    struct capture *cap = arg;
+    queue_remove(cap);
+    store(cap);
+}
+
+/* The image could not be written: keeps it in memory and writes it again with a growing
+ * wait (no new export meanwhile), up to STORE_RETRY_MS or the process's stop. Returns false
+ * when it gives up. */
+static bool
+store_again(struct capture *cap, const char *detail)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    int64_t now = time_mono_ms();
+    if (!cap->store_tries) {
+        cap->store_first_fail_mono = now;
+        ctx->store_retrying++;
+    }
+    ctx->store_failing = true;
+    if (ctx->stopping || now - cap->store_first_fail_mono >= STORE_RETRY_MS)
+        return false;
+    cap->store_tries++;
+    if (!ctx->store_said) {
+        ctx->store_said = true;
+        log_warn("storage writes are failing (%s): new exports wait until a write succeeds; "
+                 "images already exported are kept and written again",
+                 detail ? detail : "unknown error");
+    }
+    int64_t wait = 1000LL << (cap->store_tries > 5 ? 5 : cap->store_tries - 1);
+    log_warn("device=%s: storing export %s failed (%s); writing it again in %lldms (no new "
+             "export)",
+             cap->device_id, cap->export_id, detail ? detail : "unknown error", (long long)wait);
+    cap->state = CS_STORE;
+    queue_add(&ctx->storing, cap);
+    loop_timer_set(ctx->loop, &cap->timer, wait, store_fire, cap);
+    return true;
+}
+
 static void
 stored(void *arg, enum sink_status st, const char *detail)
 {
     struct capture *cap = arg;
+    if (st == SINK_ERROR && store_again(cap, detail))
+        return;
     http_req_clear(&cap->dl); /* the image is no longer needed: keep memory flat */
-    if (st != SINK_ERROR)
+    store_settle(cap);
+    if (st != SINK_ERROR) {
+        store_works(cap->ctx);
         journal_remove(cap);
+    }
     if (st == SINK_OK) {
         finish(cap, CAPTURE_STORED);
     } else if (st == SINK_EXISTS) {
@@ -542,9 +845,9 @@ stored(void *arg, enum sink_status st, const char *detail)
         finish(cap, CAPTURE_ALREADY_STORED);
     } else {
         fail(cap,
-             "storing failed: %s (the exported image is lost; a later catch-up can "
-             "export it again)",
-             detail ? detail : "unknown error");
+             "storing failed: %s; export %s is kept, so a later attempt of this slot fetches "
+             "its image again instead of exporting (while SORACOM still serves it)",
+             detail ? detail : "unknown error", cap->export_id);
     }
 }
 
@@ -594,7 +897,7 @@ static void
 download_again(struct capture *cap, const char *why)
 {
     int64_t wait = 1000LL << (cap->downloads - 1);
-    int64_t left = cap->url_expiry_ms ? cap->url_expiry_ms - time_now_ms() - URL_SAFETY_MS
+    int64_t left = cap->url_expiry_ms ? cap->url_expiry_ms - sc_now(cap->ctx) - URL_SAFETY_MS
                                       : DOWNLOAD_TIMEOUT_MS;
     if (cap->downloads >= MAX_DOWNLOADS || left <= wait) {
         fail(cap, "download of export %s failed: %s (%d attempts)", cap->export_id, why,
@@ -716,41 +1019,6 @@ poll_later(struct capture *cap)
         return;
     }
     loop_timer_set(cap->ctx->loop, &cap->timer, wait, poll_fire, cap);
-}
-
-/* ---- queues of captures ---- */
-
-static void
-queue_add(struct cap_queue *q, struct capture *cap)
-{
-    cap->queue = q;
-    cap->q_prev = q->tail;
-    cap->q_next = NULL;
-    if (q->tail)
-        q->tail->q_next = cap;
-    else
-        q->head = cap;
-    q->tail = cap;
-    q->n++;
-}
-
-static void
-queue_remove(struct capture *cap)
-{
-    struct cap_queue *q = cap->queue;
-    if (!q)
-        return;
-    if (cap->q_prev)
-        cap->q_prev->q_next = cap->q_next;
-    else
-        q->head = cap->q_next;
-    if (cap->q_next)
-        cap->q_next->q_prev = cap->q_prev;
-    else
-        q->tail = cap->q_prev;
-    q->n--;
-    cap->queue = NULL;
-    cap->q_prev = cap->q_next = NULL;
 }
 
 /* ---- learning how long exports take ----
@@ -981,13 +1249,15 @@ round_paged(struct soracom_call *call, void *arg)
 static void
 round_page(struct capture_ctx *ctx)
 {
-    char path[1024]; /* room for a 255-character key, percent-encoded */
-    int n = ctx->list_small
-                ? snprintf(path, sizeof(path), LIST_PATH "?sort=desc")
-                : snprintf(path, sizeof(path), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
-    add_next_key(path, sizeof(path), n, ctx->round_call->next_key);
+    char base[128];
+    if (ctx->list_small)
+        snprintf(base, sizeof(base), LIST_PATH "?sort=desc");
+    else
+        snprintf(base, sizeof(base), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
+    char *path = list_path(base, ctx->round_call->next_key);
     soracom_call_start(ctx->sc, ctx->round_call, "list_all_exports", "GET", path, NULL, round_paged,
                        ctx);
+    free(path);
 }
 
 static void
@@ -1073,6 +1343,7 @@ learn_leave(struct capture *cap)
 }
 
 static void export_post(struct capture *cap);
+static void budget_decided(void *arg, bool allowed);
 
 /* Acts on the export's status: download when completed, fail on terminal states, keep
  * polling on the rest (including values the spec does not list). */
@@ -1100,6 +1371,7 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
         download(cap);
         return;
     case SORACOM_EXPORT_FAILED:
+        cap->export_dead = true;
         journal_remove(cap); /* terminal: nothing to resume */
         cap->no_footage = true;
         fail(cap, "SORACOM could not export an image for this moment (status failed): the "
@@ -1107,6 +1379,7 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
                   "cover the time, or the footage was not yet available");
         return;
     case SORACOM_EXPORT_LIMIT_EXCEEDED:
+        cap->export_dead = true;
         journal_remove(cap);
         fail(cap, "the camera's monthly export allowance is used up (status limitExceeded): "
                   "raise the limit in the SORACOM console or wait for next month");
@@ -1116,6 +1389,7 @@ on_export_status(struct capture *cap, const struct soracom_export *ex)
             resume_abandon(cap, "its image URL has expired");
             return;
         }
+        cap->export_dead = true;
         journal_remove(cap);
         fail(cap, "export %s expired before its image was downloaded", cap->export_id);
         return;
@@ -1178,7 +1452,7 @@ static void
 track_export(struct capture *cap, const char *export_id)
 {
     snprintf(cap->export_id, sizeof(cap->export_id), "%s", export_id);
-    remember_export(cap->ctx, export_id);
+    remember_export(cap, export_id);
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
     cap->looked = false; /* a new export: its first look waits as below */
@@ -1218,7 +1492,7 @@ static void
 adopt_export(struct capture *cap, const struct soracom_export *ex)
 {
     snprintf(cap->export_id, sizeof(cap->export_id), "%s", ex->export_id);
-    remember_export(cap->ctx, ex->export_id);
+    remember_export(cap, ex->export_id);
     if (cap->resolve)
         snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", ex->export_id);
     cap->resolve = false;
@@ -1236,13 +1510,25 @@ adopt_export(struct capture *cap, const struct soracom_export *ex)
 static bool
 lookup_candidate(const struct capture *cap, const struct soracom_export *ex)
 {
-    if (known_export(cap->ctx, ex->export_id))
+    const struct capture_ctx *ctx = cap->ctx;
+    if (known_export(ctx, ex->export_id)) /* another slot's (this slot's is taken earlier) */
         return false;
-    if (cap->intent)
-        return ex->requested_time > cap->intent_after &&
-               (!cap->resolve || ex->requested_time <= cap->resolve_before);
-    return (ex->requested_time >= cap->post_sent_ms - LOOKUP_WINDOW_MS &&
-            ex->requested_time <= cap->post_answer_ms + LOOKUP_WINDOW_MS) ||
+    if (cap->intent) {
+        if (ex->requested_time <= cap->intent_after)
+            return false;
+        if (!cap->resolve)
+            return true;
+        /* An earlier process's record: bounded by the next record, and by this process's
+         * start (its sender may have been accepted just after it died), both in SORACOM's
+         * clock as measured now. */
+        int64_t before = cap->resolve_before;
+        int64_t start = sc_time(ctx, process_start_ms) + CAPTURE_UNKNOWN_MARGIN_MS;
+        if (cap->intent_after < start && before > start)
+            before = start;
+        return ex->requested_time <= before;
+    }
+    return (ex->requested_time >= sc_time(ctx, cap->post_sent_ms) - LOOKUP_WINDOW_MS &&
+            ex->requested_time <= sc_time(ctx, cap->post_answer_ms) + LOOKUP_WINDOW_MS) ||
            ex->requested_time == cap->slot_ms;
 }
 
@@ -1252,7 +1538,8 @@ lookup_reset(struct capture *cap)
     json_decref(cap->candidate);
     cap->candidate = NULL;
     cap->ncandidates = 0;
-    cap->next_key[0] = '\0';
+    free(cap->next_key);
+    cap->next_key = NULL;
     cap->pages = 0;
 }
 
@@ -1260,6 +1547,18 @@ static void
 looked_up(struct soracom_call *call, void *arg)
 {
     struct capture *cap = arg;
+    if (call->outcome == SORACOM_OK && call->status == 400 && !cap->ctx->lookup_small &&
+        cap->pages == 1) {
+        /* The page size is not documented to be allowed: the API's default from now on. */
+        cap->ctx->lookup_small = true;
+        log_info("SORACOM refused a camera's export list page size (%s); using its default "
+                 "page size",
+                 call->error);
+        cap->pages = 0;
+        cap->lookups--; /* the same search, asked again */
+        lookup(cap);
+        return;
+    }
     if (call->outcome != SORACOM_OK || call->status != 200 || !json_is_array(call->json)) {
         lookup_reset(cap);
         fail(cap,
@@ -1271,12 +1570,21 @@ looked_up(struct soracom_call *call, void *arg)
     size_t i;
     json_t *item;
     bool older_seen = false; /* the page reached exports older than any candidate */
+    bool own = false;        /* found the export this process knows is this slot's */
     json_array_foreach(call->json, i, item)
     {
         struct soracom_export ex;
         char err[128];
         if (soracom_export_parse(item, &ex, err, sizeof(err)) < 0)
             continue;
+        const struct known_export *k = known_export(cap->ctx, ex.export_id);
+        if (k && known_is_own(k, cap)) { /* it wins over any guess */
+            json_decref(cap->candidate);
+            cap->candidate = json_incref(item);
+            cap->ncandidates = 1;
+            own = true;
+            break;
+        }
         if (cap->intent && ex.requested_time <= cap->intent_after)
             older_seen = true;
         if (!lookup_candidate(cap, &ex))
@@ -1285,8 +1593,9 @@ looked_up(struct soracom_call *call, void *arg)
             cap->candidate = json_incref(item);
     }
     /* Newest first: read on while the answer may hold older candidates. */
-    if (cap->intent && !older_seen && call->next_key[0] && cap->pages < MAX_LIST_PAGES) {
-        snprintf(cap->next_key, sizeof(cap->next_key), "%s", call->next_key);
+    if (!own && cap->intent && !older_seen && call->next_key[0] && cap->pages < MAX_LIST_PAGES) {
+        free(cap->next_key);
+        cap->next_key = xstrdup(call->next_key);
         lookup(cap);
         return;
     }
@@ -1345,18 +1654,24 @@ looked_up(struct soracom_call *call, void *arg)
 static void
 lookup(struct capture *cap)
 {
-    char path[1024]; /* room for a 255-character key, percent-encoded */
+    char base[192];
     cap->state = CS_LOOKUP;
-    if (!cap->next_key[0]) {
+    if (!cap->next_key) {
         cap->lookups++;
         lookup_reset(cap);
     }
     cap->pages++;
-    int n = snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
-                     cap->device_id, cap->intent ? 100 : 20);
-    add_next_key(path, sizeof(path), n, cap->next_key);
-    cap->next_key[0] = '\0';
+    if (cap->ctx->lookup_small)
+        snprintf(base, sizeof(base), "/sora_cam/devices/%s/images/exports?sort=desc",
+                 cap->device_id);
+    else
+        snprintf(base, sizeof(base), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
+                 cap->device_id, cap->intent ? 100 : 20);
+    char *path = list_path(base, cap->next_key);
+    free(cap->next_key);
+    cap->next_key = NULL;
     soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up, cap);
+    free(path);
 }
 
 static void
@@ -1463,11 +1778,14 @@ write_intent(struct capture *cap)
     }
     struct cam_gate *g = gate_of(ctx, cap->device_id);
     cap->state = CS_INTENT;
-    cap->intent_after = g->last_accepted > process_start_ms ? g->last_accepted : process_start_ms;
-    if (time_now_ms() <= g->last_accepted) {
+    /* Every bound is in SORACOM's clock, as measured (see clock_ready): its requestedTime
+     * values are compared with them, whatever this host's clock says. */
+    int64_t start = sc_time(ctx, process_start_ms);
+    cap->intent_after = g->last_accepted > start ? g->last_accepted : start;
+    if (sc_now(ctx) <= g->last_accepted) {
         /* Acceptance times tell a camera's exports apart: never two in one millisecond. */
         cap->state = CS_GATE;
-        loop_timer_set(ctx->loop, &cap->timer, g->last_accepted + 1 - time_now_ms(), intent_retry,
+        loop_timer_set(ctx->loop, &cap->timer, g->last_accepted + 1 - sc_now(ctx), intent_retry,
                        cap);
         return;
     }
@@ -1481,8 +1799,9 @@ write_intent(struct capture *cap)
             loop_timer_set(ctx->loop, &cap->timer, wait, intent_retry, cap);
             return;
         }
-        if (g->unknown_end + CAPTURE_UNKNOWN_MARGIN_MS > cap->intent_after)
-            cap->intent_after = g->unknown_end + CAPTURE_UNKNOWN_MARGIN_MS;
+        int64_t end = sc_time(ctx, g->unknown_end) + CAPTURE_UNKNOWN_MARGIN_MS;
+        if (end > cap->intent_after)
+            cap->intent_after = end;
     }
     cap->intent_seq = ++ctx->intent_seq;
     journal_put(cap, intent_path(cap), intent_written);
@@ -1512,7 +1831,8 @@ resolve_intent(struct capture *cap)
 static void
 resume_abandon(struct capture *cap, const char *why)
 {
-    log_warn("device=%s: export %s from an earlier run cannot be used (%s); exporting again",
+    log_warn("device=%s: export %s, accepted for this slot by an earlier attempt, cannot be "
+             "used (%s); exporting again",
              cap->device_id, cap->export_id, why);
     journal_remove(cap);
     cap->resume_id[0] = '\0';
@@ -1523,11 +1843,8 @@ resume_abandon(struct capture *cap, const char *why)
 static void
 resume_export(struct capture *cap)
 {
-    log_info("device=%s: resuming export %s, accepted by an earlier run that did not store it "
-             "(no second export)",
-             cap->device_id, cap->resume_id);
     snprintf(cap->export_id, sizeof(cap->export_id), "%s", cap->resume_id);
-    remember_export(cap->ctx, cap->export_id);
+    remember_export(cap, cap->export_id);
     cap->journaled = true;
     cap->poll_started_mono = time_mono_ms();
     cap->poll_deadline_mono = cap->poll_started_mono + cap->ctx->cfg->export_timeout_ms;
@@ -1550,6 +1867,107 @@ capture_resume_intent(struct capture *cap, int64_t after, uint64_t seq, int64_t 
     cap->resolve_before = before;
 }
 
+/* ---- SORACOM's clock and the footage ----
+ * Intent bounds, and the moment a slot's footage can be exported, are told in SORACOM's
+ * clock. Before a process's first export one request measures it (the Date header of any
+ * answer does, and the authentication before it); captures that need it meanwhile wait for
+ * that one request. */
+
+static void
+clock_measured(struct soracom_call *call, void *arg)
+{
+    struct capture_ctx *ctx = arg;
+    (void)call;
+    ctx->clock_tried = true;
+    if (!soracom_clock_measured(ctx->sc))
+        log_warn("SORACOM's clock could not be measured (%s); assuming it agrees with this "
+                 "host's",
+                 call->error[0] ? call->error : "no Date header");
+    while (ctx->clock_waiters.head) {
+        struct capture *w = ctx->clock_waiters.head;
+        queue_remove(w);
+        loop_timer_set(ctx->loop, &w->timer, 0, clock_fire, w);
+    }
+}
+
+/* Continues cap (after_clock) once SORACOM's clock has been measured, or tried. */
+static void
+clock_ready(struct capture *cap)
+{
+    struct capture_ctx *ctx = cap->ctx;
+    if (ctx->clock_tried || soracom_clock_measured(ctx->sc)) {
+        after_clock(cap);
+        return;
+    }
+    cap->state = CS_GATE;
+    queue_add(&ctx->clock_waiters, cap);
+    if (ctx->clock_call)
+        return;
+    char path[160];
+    ctx->clock_call = xcalloc(1, sizeof(*ctx->clock_call));
+    ctx->clock_call->single_attempt = true;
+    snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=1&sort=desc",
+             cap->device_id);
+    soracom_call_start(ctx->sc, ctx->clock_call, "list_exports", "GET", path, NULL,
+                       clock_measured, ctx);
+}
+
+static void
+footage_fire(void *arg)
+{
+    struct capture *cap = arg;
+    cap->footage_waited = true;
+    after_clock(cap);
+}
+
+/* SORACOM's clock is known: waits until the slot's footage can exist by that clock (a host
+ * whose clock runs ahead of SORACOM's would ask too early), then goes on to the budget and
+ * the gate. */
+static void
+after_clock(struct capture *cap)
+{
+    const struct config *cfg = cap->ctx->cfg;
+    int64_t wait = cap->slot_ms + cfg->capture_delay_ms - sc_now(cap->ctx);
+    if (!cap->resolve && !cap->footage_waited && wait > 0 &&
+        wait <= cfg->capture_delay_ms + MAX_CLOCK_WAIT_MS) {
+        log_debug("device=%s: waiting %lldms for SORACOM's clock to reach the slot's footage",
+                  cap->device_id, (long long)wait);
+        cap->state = CS_GATE;
+        loop_timer_set(cap->ctx->loop, &cap->timer, wait, footage_fire, cap);
+        return;
+    }
+    struct capture_ctx *ctx = cap->ctx;
+    if (ctx->store_failing && (ctx->stopping || ctx->store_retrying > 0) && !cap->resolve) {
+        /* An export whose image cannot be stored is money spent for nothing. */
+        if (ctx->stopping) {
+            fail(cap, "not exported: the storage is failing and the process is stopping");
+            return;
+        }
+        log_debug("device=%s: waiting for the storage to take a write before exporting",
+                  cap->device_id);
+        cap->state = CS_GATE;
+        queue_add(&ctx->store_waiters, cap);
+        return;
+    }
+    if (ctx->budget)
+        budget_check(ctx->budget, cap->device_id, budget_decided, cap);
+    else
+        gate_acquire(cap, cap->resolve ? resolve_intent : write_intent);
+}
+
+void
+capture_ctx_stop(struct capture_ctx *ctx)
+{
+    ctx->stopping = true;
+    store_waiters_release(ctx);
+    while (ctx->storing.head) { /* one last write each, then they give up */
+        struct capture *cap = ctx->storing.head;
+        queue_remove(cap);
+        loop_timer_set(ctx->loop, &cap->timer, 0, store_fire, cap);
+    }
+    unlinks_kick(ctx);
+}
+
 /* ---- check ---- */
 
 static void
@@ -1569,6 +1987,7 @@ static void
 checked(void *arg, enum sink_status st, const char *detail)
 {
     struct capture *cap = arg;
+    const struct held_export *held;
     if (st == SINK_EXISTS) {
         if (cap->resume_id[0]) {
             snprintf(cap->export_id, sizeof(cap->export_id), "%s", cap->resume_id);
@@ -1582,11 +2001,18 @@ checked(void *arg, enum sink_status st, const char *detail)
         }
         finish(cap, CAPTURE_ALREADY_STORED);
     } else if (st == SINK_ABSENT && cap->resume_id[0]) {
+        log_info("device=%s: resuming export %s, accepted by an earlier run that did not store it "
+                 "(no second export)",
+                 cap->device_id, cap->resume_id);
         resume_export(cap);
-    } else if (st == SINK_ABSENT && cap->ctx->budget) {
-        budget_check(cap->ctx->budget, cap->device_id, budget_decided, cap);
+    } else if (st == SINK_ABSENT && (held = held_find(cap->ctx, cap->device_id, cap->slot_ms))) {
+        log_info("device=%s: export %s was accepted for this slot earlier in this process and "
+                 "its image is not stored yet; fetching it again (no second export)",
+                 cap->device_id, held->export_id);
+        snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", held->export_id);
+        resume_export(cap);
     } else if (st == SINK_ABSENT) {
-        gate_acquire(cap, cap->resolve ? resolve_intent : write_intent);
+        clock_ready(cap);
     } else {
         fail(cap, "cannot tell whether the slot is stored, so nothing was exported: %s",
              detail ? detail : "unknown error");
@@ -1649,9 +2075,12 @@ capture_cancel(struct capture *cap)
     soracom_call_cancel(&cap->call);
     http_cancel(&cap->dl);
     learn_leave(cap);
+    store_settle(cap);
     gate_release(cap, 0);
     json_decref(cap->candidate);
     cap->candidate = NULL;
+    free(cap->next_key);
+    cap->next_key = NULL;
 }
 
 void

@@ -16,6 +16,26 @@ struct capture;
 struct config;
 struct round_member;
 
+/* An export this process knows, and the slot it was requested for. */
+struct known_export {
+    char *id;          /* export id, or NULL */
+    uint64_t dev_hash; /* str_hash of the device id */
+    int64_t slot_ms;   /* the slot */
+};
+
+/* A record whose removal failed. */
+struct pending_unlink {
+    char *path;
+    int tries;
+};
+
+/* An export accepted for a slot whose image is not stored yet. */
+struct held_export {
+    char *export_id;
+    uint64_t dev_hash;
+    int64_t slot_ms;
+};
+
 /* A list of captures, oldest first. */
 struct cap_queue {
     struct capture *head, *tail;
@@ -29,7 +49,7 @@ struct capture_ctx {
     struct soracom *sc;        /* SORACOM session */
     struct sink *sink;         /* where images go */
     struct budget *budget;     /* export budget guard, or NULL */
-    char **known_exports;      /* export ids this process has seen (ring) */
+    struct known_export *known; /* exports this process has seen, with their slots (ring) */
     size_t known_cap;          /* ring size */
     size_t known_next;         /* next ring slot to overwrite */
     int64_t fastest_export_ms; /* quickest export seen (acceptance to completed), or 0 */
@@ -46,6 +66,10 @@ struct capture_ctx {
     bool list_refused;               /* SORACOM refused the listing: one request per export */
     bool list_failing;               /* the last listing failed (said once) */
     bool list_small;                 /* SORACOM refused LIST_PAGE: its default page size */
+    bool lookup_small;               /* ... and a camera's list page size: its default */
+    struct cap_queue clock_waiters;  /* captures waiting for SORACOM's clock to be measured */
+    struct soracom_call *clock_call; /* the request that measures it, or NULL */
+    bool clock_tried;                /* ... and it has been answered (or failed) */
     int64_t round_started_mono;      /* when the last round began */
     struct timer round_timer;        /* the next round */
     struct soracom_call *round_call; /* the listing */
@@ -54,6 +78,19 @@ struct capture_ctx {
     size_t ngates;                   /* entries used */
     uint64_t intent_seq;             /* orders this process's intent records */
     bool journal_loaded;             /* the sink's intent records were read: removal may begin */
+    struct held_export *held;        /* accepted exports not stored yet */
+    size_t nheld, held_cap;
+    struct pending_unlink *unlinks;  /* records whose removal failed, to try again */
+    size_t nunlinks, unlinks_cap;
+    struct timer unlink_timer;       /* the next try */
+    int64_t unlink_backoff_ms;       /* its growing wait */
+    bool unlinks_said;               /* a failed removal was logged (once per outage) */
+    bool store_failing;              /* the last image write failed: new exports wait */
+    bool store_said;                 /* ... and that was logged */
+    size_t store_retrying;           /* captures holding an image to store again */
+    struct cap_queue storing;        /* ... of them, waiting for their next try */
+    struct cap_queue store_waiters;  /* captures waiting for a write to succeed to export */
+    bool stopping;                   /* the process is stopping: no waiting on storage */
 };
 
 enum capture_outcome {
@@ -103,6 +140,10 @@ struct capture {
     int export_posts;       /* export requests sent (billing-relevant) */
     bool no_footage;        /* SORACOM had no image for the moment (failed / time rejected) */
     bool budget_paused;     /* not exported: the camera's export budget reserve was reached */
+    bool footage_waited;    /* waited for SORACOM's clock to reach the slot's footage */
+    bool export_dead;       /* its export can no longer give an image: a new one may go */
+    int store_tries;        /* writes of the image tried again */
+    int64_t store_first_fail_mono; /* when its first write failed */
 
     /* Private. */
     enum capture_state state;
@@ -128,7 +169,7 @@ struct capture {
     bool gate_waiting;                      /* queued on it */
     struct capture *gate_next;              /* next in the gate's queue */
     void (*gate_cont)(struct capture *cap); /* what to do once the gate is held */
-    char next_key[256];                     /* export list paging while looking up */
+    char *next_key;                         /* export list paging while looking up, or NULL */
     int pages;                              /* pages read in this lookup */
     json_t *candidate;                      /* the first possible export found by a lookup */
     size_t ncandidates;                     /* how many were found */
@@ -178,6 +219,11 @@ void capture_record_done(struct capture_ctx *ctx, const char *device_id, int64_t
 void capture_journal_loaded(struct capture_ctx *ctx);
 /* Splits an intent record name's rest "pending-<after>-<seq>"; returns 0 or -1. */
 int capture_intent_parse(const char *rest, int64_t *after, uint64_t *seq);
+/* Records whose removal failed and waits to be tried again. */
+size_t capture_records_pending_removal(const struct capture_ctx *ctx);
+/* The process is stopping: captures waiting on a failing storage give up now, and the
+ * removals still pending are tried once more at once. */
+void capture_ctx_stop(struct capture_ctx *ctx);
 /* Abandons a capture in flight; done is not called. */
 void capture_cancel(struct capture *cap);
 /* Frees what a finished capture holds. */

@@ -499,14 +499,12 @@ journal_listed(void *arg, enum sink_status st, const char *detail, char *const *
             w->npending++;
         }
         qsort(w->pending, w->npending, sizeof(*w->pending), cmp_intent_order);
-        int64_t start = capture_process_start_ms();
+        /* Each record's export was accepted before the next record was written; the
+         * capture also bounds it by this process's start, in SORACOM's clock. */
         for (size_t i = 0; i < w->npending && w->pending[i].intent; i++) {
             struct pending_export *e = &w->pending[i];
             e->before = i + 1 < w->npending && w->pending[i + 1].intent ? w->pending[i + 1].after
                                                                         : INT64_MAX;
-            /* An earlier process's request may have been accepted just after it died. */
-            if (e->after < start && e->before > start + CAPTURE_UNKNOWN_MARGIN_MS)
-                e->before = start + CAPTURE_UNKNOWN_MARGIN_MS;
         }
         size_t ni = 0;
         while (ni < w->npending && w->pending[ni].intent)

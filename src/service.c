@@ -352,6 +352,7 @@ signalled(void *arg, void (*begin_stop)(struct service *))
                  "%llds); signal again to exit at once",
                  c == SIGINT ? "SIGINT" : "SIGTERM", runner_busy(s->runner),
                  (long long)(s->cfg->shutdown_grace_ms / 1000));
+        capture_ctx_stop(runner_capture_ctx(s->runner));
         begin_stop(s);
     }
 }
