@@ -43,9 +43,9 @@
 #define MAX_POLL_MS          2000
 #define MAX_DOWNLOADS        4
 #define DOWNLOAD_TIMEOUT_MS  60000L
-#define URL_SAFETY_MS        2000 /* stop using a URL this close to its expiry */
-#define MAX_LIST_PAGES       10   /* export list pages read while resolving an intent */
-#define MAX_CLOCK_WAIT_MS    60000 /* a slot further ahead of SORACOM's clock is not waited for */
+#define URL_SAFETY_MS        2000   /* stop using a URL this close to its expiry */
+#define MAX_LIST_PAGES       10     /* export list pages read while resolving an intent */
+#define MAX_CLOCK_WAIT_MS    60000  /* a slot further ahead of SORACOM's clock is not waited for */
 #define STORE_RETRY_MS       600000 /* an image that cannot be written is kept this long */
 #define UNLINK_TRIES         10     /* removals of a record tried before leaving it */
 
@@ -479,8 +479,7 @@ static void
 unlink_later(struct capture_ctx *ctx, char *path, int tries)
 {
     if (tries >= UNLINK_TRIES) {
-        log_warn("gave up removing the export record %s for now; the next start removes it",
-                 path);
+        log_warn("gave up removing the export record %s for now; the next start removes it", path);
         free(path);
         return;
     }
@@ -1532,6 +1531,14 @@ lookup_candidate(const struct capture *cap, const struct soracom_export *ex)
            ex->requested_time == cap->slot_ms;
 }
 
+/* Who wrote the intent record cap resolves, for the logs. */
+static const char *
+record_origin(const struct capture *cap)
+{
+    return cap->intent_after >= sc_time(cap->ctx, process_start_ms) ? "earlier in this process"
+                                                                    : "before a restart";
+}
+
 static void
 lookup_reset(struct capture *cap)
 {
@@ -1607,9 +1614,9 @@ looked_up(struct soracom_call *call, void *arg)
         lookup_reset(cap);
         if (soracom_export_parse(found, &ex, err, sizeof(err)) == 0) {
             if (cap->resolve)
-                log_info("device=%s: export %s was accepted for this slot before a restart; "
-                         "using it (no second export)",
-                         cap->device_id, ex.export_id);
+                log_info("device=%s: export %s was accepted for this slot %s; using it (no "
+                         "second export)",
+                         cap->device_id, ex.export_id, record_origin(cap));
             else
                 log_warn("device=%s: found export %s accepted despite the failed answer; using "
                          "it (no second export)",
@@ -1627,9 +1634,10 @@ looked_up(struct soracom_call *call, void *arg)
                  "twice",
                  cap->device_id, n);
     } else if (cap->resolve) {
-        log_info("device=%s: the export request sent for this slot before a restart was not "
-                 "accepted; exporting it now",
-                 cap->device_id);
+        log_info("device=%s: the export request sent for this slot %s (its record was left "
+                 "unresolved) is not in the camera's export list, so it was not accepted; "
+                 "exporting it now",
+                 cap->device_id, record_origin(cap));
     } else if (cap->lookups < MAX_LOOKUPS) {
         loop_timer_set(cap->ctx->loop, &cap->timer, 2000, lookup_fire, cap);
         return;
@@ -1908,8 +1916,8 @@ clock_ready(struct capture *cap)
     ctx->clock_call->single_attempt = true;
     snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=1&sort=desc",
              cap->device_id);
-    soracom_call_start(ctx->sc, ctx->clock_call, "list_exports", "GET", path, NULL,
-                       clock_measured, ctx);
+    soracom_call_start(ctx->sc, ctx->clock_call, "list_exports", "GET", path, NULL, clock_measured,
+                       ctx);
 }
 
 static void
@@ -1970,6 +1978,27 @@ capture_ctx_stop(struct capture_ctx *ctx)
 
 /* ---- check ---- */
 
+/* A record of this slot whose export request's fate is unknown (left by an earlier
+ * process, or by an earlier attempt of this one): cap resolves it from the export list
+ * before any new export, in every mode. */
+static void
+adopt_unresolved(struct capture *cap, bool say)
+{
+    struct cam_gate *g = gate_of(cap->ctx, cap->device_id);
+    for (size_t i = 0; i < g->nrecs; i++) {
+        const struct intent_rec *r = &g->recs[i];
+        if (r->slot_ms != cap->slot_ms || r->done)
+            continue;
+        capture_resume_intent(cap, r->after, r->seq,
+                              i + 1 < g->nrecs ? g->recs[i + 1].after : INT64_MAX);
+        if (say)
+            log_info("device=%s: this slot has an export record left unresolved %s; looking for "
+                     "its export in the camera's export list before any new export",
+                     cap->device_id, record_origin(cap));
+        return;
+    }
+}
+
 static void
 budget_decided(void *arg, bool allowed)
 {
@@ -1989,6 +2018,8 @@ checked(void *arg, enum sink_status st, const char *detail)
     struct capture *cap = arg;
     const struct held_export *held;
     if (st == SINK_EXISTS) {
+        if (!cap->resolve) /* its records go: the slot is stored */
+            adopt_unresolved(cap, false);
         if (cap->resume_id[0]) {
             snprintf(cap->export_id, sizeof(cap->export_id), "%s", cap->resume_id);
             cap->journaled = true;
@@ -2012,6 +2043,8 @@ checked(void *arg, enum sink_status st, const char *detail)
         snprintf(cap->resume_id, sizeof(cap->resume_id), "%s", held->export_id);
         resume_export(cap);
     } else if (st == SINK_ABSENT) {
+        if (!cap->resolve)
+            adopt_unresolved(cap, true);
         clock_ready(cap);
     } else {
         fail(cap, "cannot tell whether the slot is stored, so nothing was exported: %s",

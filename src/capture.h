@@ -44,17 +44,17 @@ struct cap_queue {
 
 /* What every capture of a process shares. */
 struct capture_ctx {
-    const struct config *cfg;  /* settings */
-    struct loop *loop;         /* event loop */
-    struct soracom *sc;        /* SORACOM session */
-    struct sink *sink;         /* where images go */
-    struct budget *budget;     /* export budget guard, or NULL */
+    const struct config *cfg;   /* settings */
+    struct loop *loop;          /* event loop */
+    struct soracom *sc;         /* SORACOM session */
+    struct sink *sink;          /* where images go */
+    struct budget *budget;      /* export budget guard, or NULL */
     struct known_export *known; /* exports this process has seen, with their slots (ring) */
-    size_t known_cap;          /* ring size */
-    size_t known_next;         /* next ring slot to overwrite */
-    int64_t fastest_export_ms; /* quickest export seen (acceptance to completed), or 0 */
-    int probes;                /* until one is seen: captures polling to learn how long */
-    struct cap_queue waiters;  /* ... while these wait for it */
+    size_t known_cap;           /* ring size */
+    size_t known_next;          /* next ring slot to overwrite */
+    int64_t fastest_export_ms;  /* quickest export seen (acceptance to completed), or 0 */
+    int probes;                 /* until one is seen: captures polling to learn how long */
+    struct cap_queue waiters;   /* ... while these wait for it */
     /* Status rounds: every poll interval, the captures wanting a status get it, from one
      * read of the operator-wide export list when there are enough of them. */
     struct cap_queue wanting;   /* for the next round */
@@ -80,17 +80,17 @@ struct capture_ctx {
     bool journal_loaded;             /* the sink's intent records were read: removal may begin */
     struct held_export *held;        /* accepted exports not stored yet */
     size_t nheld, held_cap;
-    struct pending_unlink *unlinks;  /* records whose removal failed, to try again */
+    struct pending_unlink *unlinks; /* records whose removal failed, to try again */
     size_t nunlinks, unlinks_cap;
-    struct timer unlink_timer;       /* the next try */
-    int64_t unlink_backoff_ms;       /* its growing wait */
-    bool unlinks_said;               /* a failed removal was logged (once per outage) */
-    bool store_failing;              /* the last image write failed: new exports wait */
-    bool store_said;                 /* ... and that was logged */
-    size_t store_retrying;           /* captures holding an image to store again */
-    struct cap_queue storing;        /* ... of them, waiting for their next try */
-    struct cap_queue store_waiters;  /* captures waiting for a write to succeed to export */
-    bool stopping;                   /* the process is stopping: no waiting on storage */
+    struct timer unlink_timer;      /* the next try */
+    int64_t unlink_backoff_ms;      /* its growing wait */
+    bool unlinks_said;              /* a failed removal was logged (once per outage) */
+    bool store_failing;             /* the last image write failed: new exports wait */
+    bool store_said;                /* ... and that was logged */
+    size_t store_retrying;          /* captures holding an image to store again */
+    struct cap_queue storing;       /* ... of them, waiting for their next try */
+    struct cap_queue store_waiters; /* captures waiting for a write to succeed to export */
+    bool stopping;                  /* the process is stopping: no waiting on storage */
 };
 
 enum capture_outcome {

@@ -202,6 +202,28 @@ def test_ambiguous_export_reset_is_not_exported_twice(c):
     check(c.fake.posts(DEVICES[0], slot) == 1, "exported twice after a dropped connection")
 
 
+def test_run_resolves_a_record_an_earlier_run_left_unresolved(c):
+    """A run whose export answer was lost and whose export list could not be read leaves its
+    intent record (the export's fate is unknown) and exits 1. The next run, not killed in
+    between, resolves that record from the export list: it stores the accepted export and
+    says why, instead of exporting the slot a second time."""
+    c.fake.faults({"op": "export_post", "action": "accept_then_reset", "count": 1},
+                  {"op": "export_list", "action": "status:500", "count": -1})
+    slot = past_slot()
+    r = c.run(["run", "--at", iso(slot)])
+    check(r.rc == 1, "the first run should fail (export list unreadable): %r" % r)
+    check(c.fake.posts(DEVICES[0], slot) == 1, "the first run exported %d times"
+          % c.fake.posts(DEVICES[0], slot))
+    c.fake._call("DELETE", "/_fake/faults")
+    r = c.run(["run", "--at", iso(slot)])
+    check(r.rc == 0, "second run failed: %r" % r)
+    check(c.fake.posts(DEVICES[0], slot) == 1, "the slot was exported again: %d exports"
+          % c.fake.posts(DEVICES[0], slot))
+    assert_stored(c, DEVICES[0], slot)
+    check("left unresolved" in r.err and "no second export" in r.err,
+          "the second run did not say how it resolved the record: %r" % r.err)
+
+
 def test_unaccepted_export_503_is_retried(c):
     c.fake.faults({"op": "export_post", "action": "status:503", "count": 1})
     slot = past_slot()
