@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_capture.h"
 #include "config.h"
 #include "gallery.h"
 #include "log.h"
@@ -26,6 +27,9 @@ enum {
     OPT_JSON,
     OPT_DATE,
     OPT_MARKDOWN,
+    OPT_CAPTURE,
+    OPT_YES,
+    OPT_REPORT,
     OPT_CONFIG_BASE = 512
 };
 
@@ -66,10 +70,26 @@ main(int argc, char **argv)
     struct config cfg;
     bool cfg_loaded = false;
     const char *date_arg = NULL;
-    struct given given[] = {{"--at", false},    {"--from", false},   {"--to", false},
-                            {"--every", false}, {"--force", false},  {"--json", false},
-                            {"--date", false},  {"--output", false}, {"--markdown", false}};
-    enum { G_AT, G_FROM, G_TO, G_EVERY, G_FORCE, G_JSON, G_DATE, G_OUTPUT, G_MARKDOWN };
+    const char *capture_dev = NULL, *report_path = NULL;
+    bool yes = false;
+    struct given given[] = {{"--at", false},      {"--from", false},   {"--to", false},
+                            {"--every", false},   {"--force", false},  {"--json", false},
+                            {"--date", false},    {"--output", false}, {"--markdown", false},
+                            {"--capture", false}, {"--yes", false},    {"--report", false}};
+    enum {
+        G_AT,
+        G_FROM,
+        G_TO,
+        G_EVERY,
+        G_FORCE,
+        G_JSON,
+        G_DATE,
+        G_OUTPUT,
+        G_MARKDOWN,
+        G_CAPTURE,
+        G_YES,
+        G_REPORT
+    };
 
     for (size_t i = 0; i < config_nopts; i++)
         if (config_opts[i].flag)
@@ -84,6 +104,9 @@ main(int argc, char **argv)
     longopts[n++] = (struct option){"date", required_argument, NULL, OPT_DATE};
     longopts[n++] = (struct option){"output", required_argument, NULL, 'o'};
     longopts[n++] = (struct option){"markdown", no_argument, NULL, OPT_MARKDOWN};
+    longopts[n++] = (struct option){"capture", required_argument, NULL, OPT_CAPTURE};
+    longopts[n++] = (struct option){"yes", no_argument, NULL, OPT_YES};
+    longopts[n++] = (struct option){"report", required_argument, NULL, OPT_REPORT};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n++] = (struct option){"version", no_argument, NULL, 'V'};
 
@@ -147,6 +170,18 @@ main(int argc, char **argv)
             given[G_OUTPUT].set = true;
         } else if (c == OPT_MARKDOWN) {
             markdown = given[G_MARKDOWN].set = true;
+        } else if (c == OPT_CAPTURE) {
+            capture_dev = optarg;
+            given[G_CAPTURE].set = true;
+        } else if (c == OPT_YES) {
+            yes = given[G_YES].set = true;
+        } else if (c == OPT_REPORT) {
+            if (!*optarg) {
+                fprintf(stderr, "soracam-lake: --report: give a file name, such as report.json\n");
+                goto out;
+            }
+            report_path = optarg;
+            given[G_REPORT].set = true;
         } else if (c >= OPT_CONFIG_BASE && c < OPT_CONFIG_BASE + (int)config_nopts) {
             size_t i = (size_t)(c - OPT_CONFIG_BASE);
             if (owned[i] && strcmp(config_opts[i].flag, "device") == 0) {
@@ -233,7 +268,14 @@ main(int argc, char **argv)
         rc = service_backfill(&cfg, &bf);
     } else if (is_devices) {
         rc = report_devices(&cfg, json_out);
+    } else if (strcmp(cmd, "check") == 0 && capture_dev) {
+        rc = check_capture_run(&cfg, capture_dev, yes, report_path);
     } else if (strcmp(cmd, "check") == 0) {
+        if (given[G_YES].set || given[G_REPORT].set) {
+            fprintf(stderr, "soracam-lake: --yes and --report go with check --capture only\n");
+            rc = EXIT_CONFIG;
+            goto out;
+        }
         rc = check_run(&cfg);
     } else if (is_gallery) {
         if (!date_arg)

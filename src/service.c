@@ -372,6 +372,44 @@ drain_check(void *arg)
     loop_timer_set(s->loop, &s->drain, 100, drain_check, s);
 }
 
+/* ---- one capture, inspected (check --capture) ---- */
+
+struct one_capture {
+    struct service *svc;
+    void (*inspect)(const struct capture *cap, struct soracom *sc, struct sink *sink, void *arg);
+    void *arg;
+};
+
+static void
+one_each(struct runner_batch *b, const struct capture *cap, void *arg)
+{
+    struct one_capture *o = arg;
+    record_each(b, cap, o->svc);
+    o->inspect(cap, o->svc->sc, o->svc->sink, o->arg);
+}
+
+int
+service_capture_one(const struct config *cfg, const char *device, int64_t slot_ms,
+                    void (*inspect)(const struct capture *cap, struct soracom *sc,
+                                    struct sink *sink, void *arg),
+                    void *arg)
+{
+    struct service s;
+    struct one_capture o = {&s, inspect, arg};
+    struct runner_batch b = {.done = run_done, .each = one_each, .arg = &o};
+    struct runner_target t = {.device = device, .slot_ms = slot_ms};
+    int rc = EXIT_FAILED;
+    if (service_open(&s, cfg) < 0)
+        goto out;
+    runner_submit_targets(s.runner, &b, &t, 1);
+    loop_run(s.loop);
+    rc = b.stored == 1 ? 0 : EXIT_FAILED;
+    runner_batch_clear(&b);
+out:
+    service_close(&s);
+    return rc;
+}
+
 /* ---- daemon ---- */
 
 static void arm_tick(struct service *s);

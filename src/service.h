@@ -6,7 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct capture;
 struct config;
+struct sink;
+struct soracom;
 
 /* Captures one slot for every camera: the most recent slot, or at_ms when have_at. */
 int service_run(const struct config *cfg, bool have_at, int64_t at_ms);
@@ -25,4 +28,11 @@ struct backfill_opts {
 
 /* Captures every missing slot of a range for every camera, oldest first. */
 int service_backfill(const struct config *cfg, const struct backfill_opts *opts);
+/* Captures device's slot_ms as run would (the journal read first), and hands the finished
+ * capture to inspect before the session closes. Returns 0 when it was stored now, else the
+ * exit status of a failed capture. */
+int service_capture_one(const struct config *cfg, const char *device, int64_t slot_ms,
+                        void (*inspect)(const struct capture *cap, struct soracom *sc,
+                                        struct sink *sink, void *arg),
+                        void *arg);
 #endif

@@ -47,15 +47,23 @@ static const struct usage_cmd commands[] = {
       {"--force", NULL, "go ahead even below the budget reserve", false},
       {0}}},
     {"check",
-     "",
+     "[--capture DEVICE [--yes] [--report FILE]]",
      "prove each link (SORACOM key, cameras, budget, storage) and say\n"
-     "how to fix what fails; exports nothing",
+     "how to fix what fails; exports nothing (--capture: one real capture)",
      "Proves each link and prints a checklist: the AuthKey, each camera (found, connected, "
      "awake, licensed, retention), its export budget against the reserve, and the storage "
      "(a probe object is written and removed). Every failure comes with its fix, such as a "
      "missing permission or a refused key. Exits 0 only when everything passes; exports "
-     "nothing.",
-     {{0}}},
+     "nothing. With --capture DEVICE it instead exports one recent moment of that camera "
+     "(after asking, since it uses 1 second of the camera's export allowance), stores it "
+     "as run would, and prints each protocol fact the program relies on: SORACOM's clock "
+     "offset, how requestedTime relates to the request, the rate-limit headers, the export "
+     "list's page size and paging key, the JPEG and the download URL's lifetime.",
+     {{"--capture", "DEVICE", "export and store one recent moment of DEVICE, printing the facts",
+       false},
+      {"--yes", NULL, "do not ask before spending the export allowance", false},
+      {"--report", "FILE", "also write the facts as JSON, with every secret removed", false},
+      {0}}},
     {"devices",
      "[--json]",
      "list the cameras: connection, power, licence, retention and\n"

@@ -92,3 +92,39 @@ def test_check_fleet_status_listing(c):
     r = c.run(["check"], c.env(SORACOM_DEVICE_ID=None, SORACOM_DEVICE_IDS=",".join(ids[:7])))
     check(r.rc == 0 and "export statuses" not in r.out,
           "checked for fewer than 8 cameras: %r" % r)
+
+
+def test_check_capture_exports_one_moment_and_reports_each_fact(c):
+    """check --capture exports and stores one recent moment of one camera and prints each
+    protocol fact with a tick or a warning; its report holds no secret, token or URL query."""
+    report = os.path.join(c.tmp, "report.json")
+    c.fake.faults({"op": "export_list", "action": "status:400", "count": 1})
+    r = c.run(["check", "--capture", DEVICES[0], "--yes", "--report", report])
+    check(r.rc == 0, "check --capture failed: %r" % r)
+    check(c.fake.posts(DEVICES[0]) == 1, "want exactly one export, got %d" % c.fake.posts(DEVICES[0]))
+    check(len([n for n in c.blobs() if n.endswith(".jpg")]) == 1, "not stored: %r" % c.blobs())
+    for word in ["clock", "requestedTime", "rate-limit", "limit=100", "JPEG 1920x1080",
+                 "download URL", "stored export"]:
+        check(word in r.out, "no fact about %r:\n%s" % (word, r.out))
+    check("refused limit=100" in r.out, "the page-size refusal was not reported:\n%s" % r.out)
+    with open(report) as f:
+        text = f.read()
+    import json
+    doc = json.loads(text)
+    check(doc["stored"] is True and doc["device"] == DEVICES[0], "report: %r" % doc)
+    check(len(doc["facts"]) >= 6, "report has too few facts: %r" % doc)
+    for secret in ["secret-harness", "X-Amz-Signature", "X-Amz-Credential", "token", "AccountKey",
+                   "sig="]:
+        check(secret not in text, "the report holds %r" % secret)
+    for secret in ["secret-harness", "X-Amz-Signature"]:
+        check(secret not in r.out + r.err, "output holds %r" % secret)
+
+
+def test_check_capture_asks_before_spending(c):
+    """Without --yes and without a terminal, check --capture exports nothing and says how to
+    confirm; the options belong to check --capture only."""
+    r = c.run(["check", "--capture", DEVICES[0]])
+    check(r.rc == 2 and "--yes" in r.err, "want exit 2 naming --yes: %r" % r)
+    check(c.fake.posts() == 0, "exported without confirmation")
+    r = c.run(["check", "--yes"])
+    check(r.rc == 2 and "check --capture" in r.err, "--yes without --capture accepted: %r" % r)
