@@ -1753,6 +1753,9 @@ static void
 intent_written(struct capture *cap, bool ok, const char *detail)
 {
     if (!ok) {
+        /* The write may have taken effect although its answer was lost: the record goes
+         * (nothing was exported under it), so it cannot linger for a stored slot. */
+        sink_unlink(cap->ctx, intent_path(cap), 0);
         fail(cap,
              "could not write the export journal (%s), so nothing was exported (a crash could "
              "otherwise cost a second export)",
