@@ -284,6 +284,12 @@ class FaultProxy:
             self.listener = s
 
     def _close_listener(self, s):
+        # shutdown() stops the listening at once, even while the accepting thread waits in
+        # poll() on it (a bare close() would leave it listening until that poll returns).
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             s.close()
         except OSError:
