@@ -30,6 +30,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
@@ -58,7 +59,11 @@
 #define TOKEN_TTL_MIN_S    180
 #define TOKEN_TTL_MAX_S    172800
 #define LIST_LIMIT_DEFAULT 10
-#define LIST_LIMIT_MAX     100
+#define PAGE_KEYS_MAX      16384                /* paging keys remembered (oldest dropped first) */
+#define SKEW_MAX_MS        (24LL * 3600 * 1000) /* clock_skew_ms bound, either way */
+#define TRAILING_MAX       (1024 * 1024)        /* trailing:N / trailing_bytes cap */
+#define REAL_SIZE_MIN      (150 * 1024)         /* image_bytes -1: real-size range */
+#define REAL_SIZE_SPAN     (450 * 1024)
 #define UUID_LEN           36
 #define TOKEN_HEX_LEN      96
 #define LOG_PATH_MAX       200
@@ -111,10 +116,12 @@ enum fault_action {
     ACT_ACCEPT_THEN,
     ACT_ACCEPT_THEN_RESET,
     ACT_ACCEPT_THEN_DELAY,
+    ACT_ACCEPT_THEN_TIMEOUT,
     ACT_TERMINAL,
     ACT_TRUNCATE,
     ACT_NOT_JPEG,
     ACT_SLOW_BODY,
+    ACT_TRAILING,
     /* Hostile answers: the request is handled as usual, then its answer is spoiled. */
     ACT_MALFORMED_JSON,    /* a body that is not JSON */
     ACT_TRUNCATED_JSON,    /* the first half of the real body */
@@ -149,7 +156,12 @@ struct fake_config {
     int64_t token_ttl_s;            /* token lifetime when /auth does not say */
     int64_t rate_limit;             /* requests per path per minute, 0 = unlimited */
     int64_t budget_frames;          /* monthly limitFrames per device */
-    int64_t image_bytes;            /* pad JPEGs to about this size, 0 = natural */
+    int64_t image_bytes;            /* pad JPEGs to about this size, 0 = natural, -1 = real */
+    int64_t clock_skew_ms;          /* the fake's clock = host clock + this */
+    int64_t next_key_bytes;         /* length of an x-soracom-next-key token */
+    int64_t list_max_limit;         /* a larger limit on a listing is a 400 */
+    int64_t devices_page_size;      /* devices per page without limit, 0 = all */
+    int64_t trailing_bytes;         /* extra bytes after every JPEG's EOI */
 };
 
 /* One integer tunable: JSON key, command-line option, bounds, default, help. */
@@ -179,8 +191,18 @@ static const struct config_option config_options[] = {
      "requests per API path per minute before 429 (0 = unlimited)"},
     {"budget_frames", "budget-frames", offsetof(struct fake_config, budget_frames), 0, 100000000,
      259200, "monthly image export budget per device (limitFrames)"},
-    {"image_bytes", "image-bytes", offsetof(struct fake_config, image_bytes), 0, 16777216, 0,
-     "pad each JPEG to about N bytes (0 = natural size)"},
+    {"image_bytes", "image-bytes", offsetof(struct fake_config, image_bytes), -1, 16777216, -1,
+     "pad each JPEG to about N bytes (0 = natural size, -1 = real sizes, 150-600 KB)"},
+    {"clock_skew_ms", "clock-skew-ms", offsetof(struct fake_config, clock_skew_ms), -SKEW_MAX_MS,
+     SKEW_MAX_MS, 0, "the fake's clock runs this far ahead of the host (negative: behind)"},
+    {"next_key_bytes", "next-key-bytes", offsetof(struct fake_config, next_key_bytes), 16, 8192,
+     300, "length of the opaque x-soracom-next-key paging tokens"},
+    {"list_max_limit", "list-max-limit", offsetof(struct fake_config, list_max_limit), 1, 100000,
+     100, "largest limit a listing accepts; above it a 400"},
+    {"devices_page_size", "devices-page-size", offsetof(struct fake_config, devices_page_size), 0,
+     DEVICES_MAX, 0, "devices per page of GET /sora_cam/devices without limit (0 = all)"},
+    {"trailing_bytes", "trailing-bytes", offsetof(struct fake_config, trailing_bytes), 0,
+     TRAILING_MAX, 0, "append N bytes after the end of every JPEG"},
 };
 
 #define CONFIG_OPTION_COUNT (sizeof(config_options) / sizeof(config_options[0]))
@@ -212,7 +234,9 @@ struct fake_export {
     enum outcome outcome; /* final outcome once settled */
     int64_t expiry_ms;    /* URL expiry when completed */
     char *query;          /* presigned query string exactly as issued */
-    int64_t pad_to;       /* image_bytes used at first encode, -1 = not yet */
+    bool shaped;          /* pad_to and trail fixed (at the first download) */
+    int64_t pad_to;       /* size the JPEG is padded to, 0 = natural */
+    int64_t trail;        /* bytes appended after the JPEG's EOI */
     unsigned char *image; /* cached JPEG bytes, or NULL */
     size_t image_len;     /* length of image while cached */
     size_t bytes;         /* JPEG size once produced, 0 before */
@@ -294,9 +318,22 @@ static struct {
     int64_t n_rate_limited;            /* genuine 429 answers */
     int64_t n_image_downloads;         /* 200 answers on image URLs */
     int64_t n_faults_fired;            /* fault rules fired */
+    int64_t n_list[3];                 /* listing requests: devices, export_list, _all */
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static atomic_bool stopping; /* set on SIGTERM/SIGINT: injected sleeps end early */
+static atomic_bool stopping;          /* set on SIGTERM/SIGINT: injected sleeps end early */
+static _Atomic int64_t clock_skew_ms; /* copy of g.cfg.clock_skew_ms, read without the lock */
+
+/* One issued x-soracom-next-key: the SHA-256 of the token and the position it stands for. */
+struct page_key {
+    unsigned char hash[32];        /* SHA-256 of the token text */
+    enum fake_op op;               /* listing it was issued by */
+    char scope[DEVICE_ID_MAX + 1]; /* device the listing was about, "" for all */
+    char last[UUID_LEN + 1];       /* last exportId (or deviceId) of the page */
+    bool used;                     /* slot holds a key */
+};
+static struct page_key page_keys[PAGE_KEYS_MAX]; /* ring, under g.lock */
+static size_t page_key_next;                     /* next slot to fill */
 
 static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -313,7 +350,7 @@ log_msg(const char *fmt, ...)
     fprintf(stderr, "fake_soracom: %s\n", line);
 }
 
-/* Return the wall clock in UNIX milliseconds. */
+/* Return the host's wall clock in UNIX milliseconds (tokens, rate windows). */
 static int64_t
 now_ms(void)
 {
@@ -321,6 +358,25 @@ now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Return the fake SORACOM's clock in UNIX milliseconds: the host clock plus clock_skew_ms.
+ * Everything the API shows or decides by time uses it. */
+static int64_t
+fake_now_ms(void)
+{
+    return now_ms() + atomic_load(&clock_skew_ms);
+}
+
+/* Write the RFC 7231 IMF-fixdate of the fake's clock to out (at least 30 bytes). */
+static void
+http_date(char *out, size_t size)
+{
+    time_t t = (time_t)(fake_now_ms() / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
 /* Sleep for ms milliseconds (nothing for ms <= 0), in short slices so that a shutdown does
@@ -522,10 +578,14 @@ state_reset(void)
     g.nfaults = 0;
     memset(g.rate, 0, sizeof g.rate);
     g.cfg = g.cli;
+    atomic_store(&clock_skew_ms, g.cfg.clock_skew_ms);
     devices_default(g.cli_devices);
     g.n_auth = g.n_token_refresh = g.n_requests = 0;
     g.n_unauthorized = g.n_bad_requests = g.n_rate_limited = 0;
     g.n_image_downloads = g.n_faults_fired = 0;
+    memset(g.n_list, 0, sizeof g.n_list);
+    memset(page_keys, 0, sizeof page_keys);
+    page_key_next = 0;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -808,7 +868,6 @@ export_create(const struct device *d, int64_t time_ms, int64_t now, const struct
     e->time_ms = time_ms;
     e->created_ms = now;
     e->delay_ms = g.cfg.export_delay_ms + random_upto(g.cfg.export_delay_jitter_ms);
-    e->pad_to = -1;
     e->planned = OUTCOME_COMPLETED;
     e->proc = PROC_NORMAL;
     if (f && f->action == ACT_TERMINAL) {
@@ -1058,11 +1117,10 @@ image_pad(const unsigned char *in, size_t len, size_t target, uint64_t seed, siz
     return out;
 }
 
-/* Produce the JPEG of an export: 1920x1080, comment "soracam-fake device=... time=...
- * export=...", padded to pad_to bytes if > 0. Returns malloc'd bytes or NULL. */
-/* Benchmark images: one picture for every device, encoded (and padded) once, with each
- * export's COM marker spliced in right after SOI so the comment still names the export. The
- * encoding would otherwise dominate a 1000-camera run on the machine being measured. */
+/* Benchmark images: one picture for every device, encoded once, with each export's COM marker
+ * spliced in right after SOI so the comment still names the export (the padding is added per
+ * export afterwards). The encoding would otherwise dominate a 1000-camera run on the machine
+ * being measured. */
 struct base_image {
     char device[DEVICE_ID_MAX + 1];
     unsigned char *buf;
@@ -1072,11 +1130,10 @@ static struct base_image *base_images; /* one per device seen, under base_lock *
 static size_t nbase_images;
 static pthread_mutex_t base_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static unsigned char *image_pad(const unsigned char *in, size_t len, size_t target, uint64_t seed,
-                                size_t *out_len);
-
+/* Make the benchmark JPEG with comment into out (the device's picture is encoded once).
+ * Returns 0 on success, -1 on failure. */
 static int
-image_spliced(const char *device_id, const char *comment, int64_t pad_to, struct jpeg_out *out)
+image_spliced(const char *device_id, const char *comment, struct jpeg_out *out)
 {
     struct base_image *b = NULL;
     size_t i, clen = strlen(comment);
@@ -1101,17 +1158,6 @@ image_spliced(const char *device_id, const char *comment, int64_t pad_to, struct
         snprintf(b->device, sizeof b->device, "%s", device_id);
         b->buf = enc.buf;
         b->len = enc.len;
-        if (pad_to > 0 && (size_t)pad_to > enc.len + 4 + clen + 4) {
-            /* Pad once per device, leaving room for the spliced COM segment. */
-            size_t padded_len;
-            unsigned char *padded = image_pad(enc.buf, enc.len, (size_t)pad_to - clen - 4,
-                                              0x9E3779B97F4A7C15ULL, &padded_len);
-            if (padded) {
-                free(enc.buf);
-                b->buf = padded;
-                b->len = padded_len;
-            }
-        }
     }
     out->row = NULL;
     out->len = b->len + 4 + clen;
@@ -1129,38 +1175,93 @@ image_spliced(const char *device_id, const char *comment, int64_t pad_to, struct
     return out->buf ? 0 : -1;
 }
 
+/* Return the 64-bit FNV-1a hash of s. */
+static uint64_t
+hash_str(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Return the size the JPEG of export_id is padded to for the setting image_bytes: N > 0 as
+ * is, 0 = natural (no padding), -1 = the real-size distribution: 150 KiB plus 450 KiB times
+ * the smaller of two uniform numbers drawn from the export id (mean 300 KiB, most between
+ * 180 and 420 KiB, never outside 150-600 KiB), the same for every download of one export. */
+static int64_t
+image_target(const char *export_id, int64_t image_bytes)
+{
+    uint64_t h, a, b;
+
+    if (image_bytes >= 0)
+        return image_bytes;
+    h = hash_str(export_id);
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ULL; /* splitmix64 finaliser: spread the hash over 64 bits */
+    h ^= h >> 27;
+    a = h >> 32;
+    b = h & 0xFFFFFFFFu;
+    return REAL_SIZE_MIN + (int64_t)((uint64_t)REAL_SIZE_SPAN * (a < b ? a : b) >> 32);
+}
+
+/* Write the n trailing bytes some cameras append after a JPEG's EOI to out: FF D8 (the start
+ * of an appended thumbnail) and then zeros; a single byte is a zero. */
+static void
+image_trailer(unsigned char *out, size_t n)
+{
+    memset(out, 0, n);
+    if (n >= 2) {
+        out[0] = 0xFF;
+        out[1] = 0xD8;
+    }
+}
+
+/* Produce the JPEG of an export: 1920x1080, comment "soracam-fake device=... time=...
+ * export=...", padded to pad_to bytes if > 0 (pseudo-random APP15 bytes seeded by the export
+ * id, so repeated downloads are identical), followed by trail extra bytes after the EOI.
+ * Returns malloc'd bytes and their length in *len, or NULL. */
 static unsigned char *
 image_produce(const char *export_id, const char *device_id, int64_t time_ms, int64_t pad_to,
-              size_t *len)
+              int64_t trail, size_t *len)
 {
     struct image_scene sc;
     struct jpeg_out out;
     char comment[160];
-    unsigned char *result = NULL;
-    uint64_t seed = 88172645463325252ULL;
-    const char *p;
+    unsigned char *result, *grown;
+    size_t n;
 
     snprintf(comment, sizeof comment, "soracam-fake device=%s time=%" PRId64 " export=%s",
              device_id, time_ms, export_id);
     if (g.fast_images) {
-        if (image_spliced(device_id, comment, pad_to, &out) != 0)
+        if (image_spliced(device_id, comment, &out) != 0)
             return NULL;
-        *len = out.len;
-        return out.buf; /* padded once per device already */
     } else {
         image_scene_init(&sc, device_id, time_ms);
         if (image_jpeg(&sc, comment, &out) != 0)
             return NULL;
     }
+    result = out.buf;
+    n = out.len;
     if (pad_to > 0 && (size_t)pad_to > out.len + 4) {
-        for (p = export_id; *p; p++)
-            seed = (seed ^ (unsigned char)*p) * 1099511628211ULL;
-        result = image_pad(out.buf, out.len, (size_t)pad_to, seed | 1, len);
+        result = image_pad(out.buf, out.len, (size_t)pad_to, hash_str(export_id) | 1, &n);
         free(out.buf);
-        return result;
+        if (!result)
+            return NULL;
     }
-    *len = out.len;
-    return out.buf;
+    if (trail > 0) {
+        grown = realloc(result, n + (size_t)trail);
+        if (!grown) {
+            free(result);
+            return NULL;
+        }
+        result = grown;
+        image_trailer(result + n, (size_t)trail);
+        n += (size_t)trail;
+    }
+    *len = n;
+    return result;
 }
 
 /* Write the hex MD5 of data to out (33 bytes). */
@@ -1189,11 +1290,13 @@ fault_applies(enum fault_action action, enum fake_op op)
     case ACT_ACCEPT_THEN:
     case ACT_ACCEPT_THEN_RESET:
     case ACT_ACCEPT_THEN_DELAY:
+    case ACT_ACCEPT_THEN_TIMEOUT:
     case ACT_TERMINAL:
         return op == OP_EXPORT_POST;
     case ACT_TRUNCATE:
     case ACT_NOT_JPEG:
     case ACT_SLOW_BODY:
+    case ACT_TRAILING:
         return op == OP_IMAGE;
     case ACT_MALFORMED_JSON:
     case ACT_TRUNCATED_JSON:
@@ -1254,10 +1357,12 @@ fault_parse_action(const char *text, struct fault *f, char *err, size_t err_len)
         {"accept_then", ACT_ACCEPT_THEN, true, 100, 599},
         {"accept_then_reset", ACT_ACCEPT_THEN_RESET, false, 0, 0},
         {"accept_then_delay", ACT_ACCEPT_THEN_DELAY, true, 0, WAIT_MAX_MS},
+        {"accept_then_timeout", ACT_ACCEPT_THEN_TIMEOUT, false, 0, 0},
         {"terminal", ACT_TERMINAL, true, 0, 0},
         {"truncate", ACT_TRUNCATE, false, 0, 0},
         {"not_jpeg", ACT_NOT_JPEG, false, 0, 0},
         {"slow_body", ACT_SLOW_BODY, true, 0, WAIT_MAX_MS},
+        {"trailing", ACT_TRAILING, true, 1, TRAILING_MAX},
         {"malformed_json", ACT_MALFORMED_JSON, false, 0, 0},
         {"truncated_json", ACT_TRUNCATED_JSON, false, 0, 0},
         {"json", ACT_JSON, true, 0, 0},
@@ -1384,17 +1489,20 @@ fault_json(const struct fault *f)
  * HTTP responses
  */
 
-/* Add the rate-limit headers of req (if any), count the answer, queue resp with status and
- * release it. Returns MHD's verdict (MHD_NO closes the connection). */
+/* Add the Date header (the fake's clock; libmicrohttpd's own is suppressed) and the rate-limit
+ * headers of req (if any), count the answer, queue resp with status and release it. Returns
+ * MHD's verdict (MHD_NO closes the connection). */
 static enum MHD_Result
 reply(struct MHD_Connection *conn, struct request *req, unsigned int status,
       struct MHD_Response *resp)
 {
     enum MHD_Result ret;
-    char num[32];
+    char num[32], date[64];
 
     if (!resp)
         return MHD_NO;
+    http_date(date, sizeof date);
+    MHD_add_response_header(resp, "Date", date);
     if (req->rate_on) {
         snprintf(num, sizeof num, "%" PRId64, req->rate_limit);
         MHD_add_response_header(resp, "X-Soracom-Ratelimit-Limit", num);
@@ -1775,6 +1883,94 @@ token_ttl_from(json_t *body, int64_t *ttl_s)
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Paging keys and page sizes
+ */
+
+/* Write the SHA-256 of the NUL-terminated text to out (32 bytes). */
+static void
+sha256_text(const char *text, unsigned char *out)
+{
+    unsigned int n = 0;
+
+    if (!EVP_Digest(text, strlen(text), out, &n, EVP_sha256(), NULL) || n != 32) {
+        log_msg("SHA-256 failed");
+        abort();
+    }
+}
+
+/* Make a new opaque paging token of g.cfg.next_key_bytes characters into out (malloc'd)
+ * standing for the position after last in listing op of scope, and remember it. The token is
+ * random base64 (A-Z a-z 0-9 + /) that always holds "+" and "/", then a literal "%3D" and a
+ * final "=", so a client must percent-encode it in the query. NULL on OOM; the caller holds
+ * the lock. */
+static char *
+page_key_issue(enum fake_op op, const char *scope, const char *last)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len = (size_t)g.cfg.next_key_bytes, body = len - 4, i;
+    unsigned char rnd[256];
+    struct page_key *k;
+    char *key = malloc(len + 1);
+
+    if (!key)
+        return NULL;
+    for (i = 0; i < body; i++) {
+        if (i % sizeof rnd == 0)
+            random_fill(rnd, sizeof rnd);
+        key[i] = b64[rnd[i % sizeof rnd] & 63];
+    }
+    key[0] = '+';
+    key[body / 2] = '/';
+    memcpy(key + body, "%3D=", 5);
+    k = &page_keys[page_key_next];
+    page_key_next = (page_key_next + 1) % PAGE_KEYS_MAX;
+    sha256_text(key, k->hash);
+    k->op = op;
+    snprintf(k->scope, sizeof k->scope, "%s", scope ? scope : "");
+    snprintf(k->last, sizeof k->last, "%s", last);
+    k->used = true;
+    return key;
+}
+
+/* Return the position (the last id of the page) a paging token issued by listing op of scope
+ * stands for, or NULL if the fake never issued it there (forged, mangled, or forgotten after
+ * PAGE_KEYS_MAX newer ones). The caller holds the lock. */
+static const char *
+page_key_find(const char *token, enum fake_op op, const char *scope)
+{
+    unsigned char h[32];
+    size_t i;
+
+    sha256_text(token, h);
+    for (i = 0; i < PAGE_KEYS_MAX; i++) {
+        const struct page_key *k = &page_keys[i];
+        if (k->used && memcmp(k->hash, h, sizeof h) == 0)
+            return k->op == op && strcmp(k->scope, scope ? scope : "") == 0 ? k->last : NULL;
+    }
+    return NULL;
+}
+
+/* Parse the limit query parameter of a listing into *limit (unchanged when absent). Returns
+ * NULL or the 400 message (in msg) for a non-integer, below 1 or above list_max_limit. */
+static const char *
+list_limit(struct MHD_Connection *conn, int64_t *limit, char *msg, size_t msg_len)
+{
+    const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    int64_t max;
+
+    pthread_mutex_lock(&g.lock);
+    max = g.cfg.list_max_limit;
+    pthread_mutex_unlock(&g.lock);
+    if (!s)
+        return NULL;
+    if (parse_int(s, INT64_MIN, INT64_MAX, limit) != 0 || *limit < 1 || *limit > max) {
+        snprintf(msg, msg_len, "limit must be between 1 and %" PRId64, max);
+        return msg;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------
  * API handlers
  */
 
@@ -1896,18 +2092,50 @@ device_json(const struct device *d, bool licenses)
     return o;
 }
 
-/* GET /v1/sora_cam/devices: the device list without licences. */
+/* GET /v1/sora_cam/devices: the device list without licences, all on one page unless limit
+ * or devices_page_size say otherwise; then paged with last_evaluated_key and the opaque
+ * x-soracom-next-key header. */
 static enum MHD_Result
 api_devices(struct MHD_Connection *conn, struct request *req)
 {
-    json_t *arr = json_array();
-    size_t i;
+    const char *key =
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "last_evaluated_key");
+    const char *problem, *last;
+    char msg[80], *next_key = NULL;
+    json_t *arr = NULL;
+    int64_t limit = 0;
+    size_t i, start = 0, end;
+    enum MHD_Result ret;
 
+    problem = list_limit(conn, &limit, msg, sizeof msg);
+    if (problem)
+        return reply_error(conn, req, 400, "SCM0400", problem);
     pthread_mutex_lock(&g.lock);
-    for (i = 0; arr && i < g.ndevices; i++)
+    if (limit == 0)
+        limit = g.cfg.devices_page_size > 0 ? g.cfg.devices_page_size : DEVICES_MAX;
+    if (key && *key) {
+        last = page_key_find(key, OP_DEVICES, NULL);
+        for (start = 0; last && start < g.ndevices && strcmp(g.devices[start].id, last); start++)
+            ;
+        if (!last || start == g.ndevices) {
+            problem = "The value specified for last_evaluated_key is invalid";
+            goto unlock;
+        }
+        start++;
+    }
+    end = start + (size_t)limit < g.ndevices ? start + (size_t)limit : g.ndevices;
+    arr = json_array();
+    for (i = start; arr && i < end; i++)
         json_array_append_new(arr, device_json(&g.devices[i], false));
+    if (arr && end < g.ndevices && end > start)
+        next_key = page_key_issue(OP_DEVICES, NULL, g.devices[end - 1].id);
+unlock:
     pthread_mutex_unlock(&g.lock);
-    return reply_json(conn, req, 200, arr);
+    if (problem)
+        return reply_error(conn, req, 400, "SCM0400", problem);
+    ret = reply_json_hdr(conn, req, 200, arr, "x-soracom-next-key", next_key);
+    free(next_key);
+    return ret;
 }
 
 /* Answer 404 for an unknown device. */
@@ -1939,7 +2167,7 @@ api_device(struct MHD_Connection *conn, struct request *req, const struct route 
 static enum MHD_Result
 api_usage(struct MHD_Connection *conn, struct request *req, const struct route *rt)
 {
-    int64_t now = now_ms(), used, limit, remaining;
+    int64_t now = fake_now_ms(), used, limit, remaining;
     char month[16];
     json_t *o = NULL;
     bool found;
@@ -1963,6 +2191,38 @@ api_usage(struct MHD_Connection *conn, struct request *req, const struct route *
     if (!found)
         return reply_no_device(conn, req);
     return reply_json(conn, req, 200, o);
+}
+
+/* Wait until the client of conn closes its end of the connection, at most max_ms (cut short on
+ * shutdown). Used to hold an answer back for longer than the client's timeout. */
+static void
+wait_client_gone(struct MHD_Connection *conn, int64_t max_ms)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int64_t end = now_ms() + max_ms;
+    struct pollfd pfd;
+    char c;
+    ssize_t n;
+
+    if (!ci) {
+        sleep_ms(max_ms);
+        return;
+    }
+    pfd.fd = ci->connect_fd;
+    while (!atomic_load(&stopping) && now_ms() < end) {
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+            return;
+        n = recv(pfd.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return; /* the client closed (or reset) the connection */
+        if (n > 0)
+            sleep_ms(50); /* more bytes (a pipelined request, TLS alert) but still open */
+    }
 }
 
 /* Validate the POST export body: fills *time_ms or returns the 400 message. */
@@ -1999,7 +2259,7 @@ api_export_post(struct MHD_Connection *conn, struct request *req, const struct r
                 const struct fault *f)
 {
     json_t *body = body_json(req), *o = NULL;
-    int64_t now = now_ms(), time_ms = 0;
+    int64_t now = fake_now_ms(), time_ms = 0;
     const char *problem;
     struct device *d;
     struct fake_export *e;
@@ -2038,6 +2298,14 @@ api_export_post(struct MHD_Connection *conn, struct request *req, const struct r
         ret = MHD_NO;
         goto out;
     }
+    if (f && f->action == ACT_ACCEPT_THEN_TIMEOUT) {
+        /* accepted, no answer until the client gives up (closes) or WAIT_MAX_MS passes */
+        json_decref(o);
+        req->injected = true;
+        wait_client_gone(conn, WAIT_MAX_MS);
+        ret = MHD_NO;
+        goto out;
+    }
     if (f && f->action == ACT_ACCEPT_THEN_DELAY)
         sleep_ms(f->arg); /* accepted, the answer held back: a client may die meanwhile */
     if (f && f->action == ACT_ACCEPT_THEN) {
@@ -2057,7 +2325,7 @@ out:
 static enum MHD_Result
 api_export_get(struct MHD_Connection *conn, struct request *req, const struct route *rt)
 {
-    int64_t now = now_ms();
+    int64_t now = fake_now_ms();
     struct fake_export *e = NULL;
     json_t *o = NULL;
     bool found;
@@ -2095,22 +2363,21 @@ api_export_list(struct MHD_Connection *conn, struct request *req, const struct r
         if (device && !*device)
             device = NULL;
     }
-    const char *limit_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
     const char *sort = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sort");
     const char *key =
         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "last_evaluated_key");
-    int64_t now = now_ms(), limit = LIST_LIMIT_DEFAULT;
+    int64_t now = fake_now_ms(), limit = LIST_LIMIT_DEFAULT;
     struct fake_export **list = NULL;
     size_t n = 0, i, start = 0, end;
     bool desc = true, found;
-    char next_key[UUID_LEN + 1] = "";
-    const char *problem = NULL;
+    char *next_key = NULL, msg[80];
+    const char *problem = NULL, *last;
     json_t *arr = NULL;
+    enum MHD_Result ret;
 
-    if (limit_s && parse_int(limit_s, 1, INT32_MAX, &limit) != 0)
-        return reply_error(conn, req, 400, "SCM0400", "The value specified for limit is invalid");
-    if (limit > LIST_LIMIT_MAX)
-        limit = LIST_LIMIT_MAX;
+    problem = list_limit(conn, &limit, msg, sizeof msg);
+    if (problem)
+        return reply_error(conn, req, 400, "SCM0400", problem);
     if (sort && strcmp(sort, "asc") == 0)
         desc = false;
     else if (sort && strcmp(sort, "desc") != 0)
@@ -2130,9 +2397,10 @@ api_export_list(struct MHD_Connection *conn, struct request *req, const struct r
             list[n++] = e;
     }
     if (key && *key) {
-        for (start = 0; start < n && strcmp(list[start]->id, key) != 0; start++)
+        last = page_key_find(key, rt->op, device);
+        for (start = 0; last && start < n && strcmp(list[start]->id, last) != 0; start++)
             ;
-        if (start == n) {
+        if (!last || start == n) {
             problem = "The value specified for last_evaluated_key is invalid";
             goto unlock;
         }
@@ -2142,7 +2410,7 @@ api_export_list(struct MHD_Connection *conn, struct request *req, const struct r
     for (i = start; i < end; i++)
         json_array_append_new(arr, export_json(list[i], now, NULL));
     if (end < n && end > start)
-        snprintf(next_key, sizeof next_key, "%s", list[end - 1]->id);
+        next_key = page_key_issue(rt->op, device, list[end - 1]->id);
 unlock:
     pthread_mutex_unlock(&g.lock);
     free(list);
@@ -2152,7 +2420,9 @@ unlock:
         return reply_no_device(conn, req);
     if (problem)
         return reply_error(conn, req, 400, "SCM0400", problem);
-    return reply_json_hdr(conn, req, 200, arr, "x-soracom-next-key", next_key[0] ? next_key : NULL);
+    ret = reply_json_hdr(conn, req, 200, arr, "x-soracom-next-key", next_key);
+    free(next_key);
+    return ret;
 }
 
 /* Copy path segment seg (len bytes) into out (size bytes); false if it does not fit. */
@@ -2246,6 +2516,12 @@ api_dispatch(struct MHD_Connection *conn, struct request *req, const char *url, 
         g.n_auth++;
     else if (rt.op == OP_TOKEN)
         g.n_token_refresh++;
+    else if (rt.op == OP_DEVICES)
+        g.n_list[0]++;
+    else if (rt.op == OP_EXPORT_LIST)
+        g.n_list[1]++;
+    else if (rt.op == OP_EXPORT_LIST_ALL)
+        g.n_list[2]++;
     pthread_mutex_unlock(&g.lock);
 
     have_fault = fault_take(rt.op, rt.device_id[0] ? rt.device_id : NULL, &f);
@@ -2391,7 +2667,7 @@ image_serve(struct MHD_Connection *conn, struct request *req, const char *url, c
     const char *name = url + strlen("/_img/"), *raw_query;
     size_t name_len = strlen(name), len = 0;
     unsigned char *bytes = NULL, *made = NULL;
-    int64_t now = now_ms(), time_ms = 0, pad_to = 0;
+    int64_t now = fake_now_ms(), time_ms = 0, pad_to = 0, trail = 0;
     struct fake_export *e;
     struct fault f;
     bool have_fault, handled, ok = false;
@@ -2449,16 +2725,20 @@ image_serve(struct MHD_Connection *conn, struct request *req, const char *url, c
         }
         ok = true;
     } else {
-        if (e->pad_to < 0)
-            e->pad_to = g.cfg.image_bytes;
+        if (!e->shaped) { /* fixed at the first download: later ones are identical */
+            e->shaped = true;
+            e->pad_to = image_target(e->id, g.cfg.image_bytes);
+            e->trail = g.cfg.trailing_bytes;
+        }
         pad_to = e->pad_to;
+        trail = e->trail;
         time_ms = e->time_ms;
     }
     pthread_mutex_unlock(&g.lock);
 
     if (!ok) {
         /* Encode outside the lock, then cache it (the export may be gone after a reset). */
-        made = image_produce(eid, device, time_ms, pad_to, &len);
+        made = image_produce(eid, device, time_ms, pad_to, trail, &len);
         if (!made)
             return reply_s3_error(conn, req, 500, "InternalError", "image encoding failed");
         md5_hex(made, len, md5);
@@ -2490,6 +2770,17 @@ image_serve(struct MHD_Connection *conn, struct request *req, const char *url, c
     pthread_mutex_unlock(&g.lock);
     if (have_fault)
         req->injected = true;
+    if (have_fault && f.action == ACT_TRAILING) { /* this answer only: its own ETag */
+        unsigned char *grown = realloc(bytes, len + (size_t)f.arg);
+        if (!grown) {
+            free(bytes);
+            return MHD_NO;
+        }
+        bytes = grown;
+        image_trailer(bytes + len, (size_t)f.arg);
+        len += (size_t)f.arg;
+        md5_hex(bytes, len, md5);
+    }
     resp = image_response(bytes, len, have_fault ? &f : NULL);
     if (have_fault)
         add_padding_headers(resp, &f);
@@ -2616,6 +2907,7 @@ control_config(struct MHD_Connection *conn, struct request *req)
     }
     if (!problem) {
         g.cfg = cfg;
+        atomic_store(&clock_skew_ms, g.cfg.clock_skew_ms);
         if (set_devices) {
             memcpy(g.devices, devs, ndevs * sizeof devs[0]);
             g.ndevices = ndevs;
@@ -2702,6 +2994,8 @@ stats_export(const struct fake_export *e, int64_t now)
                           (json_int_t)e->bytes, "downloads", (json_int_t)e->downloads, "polls",
                           (json_int_t)e->polls);
 
+    if (o)
+        json_object_set_new(o, "image_downloads", json_integer((json_int_t)e->downloads));
     if (o && e->md5[0])
         json_object_set_new(o, "md5", json_string(e->md5));
     if (o && e->done_ms != INT64_MAX)
@@ -2716,7 +3010,7 @@ static enum MHD_Result
 control_stats(struct MHD_Connection *conn, struct request *req)
 {
     json_t *o, *posts = json_object(), *exports = json_array();
-    int64_t now = now_ms();
+    int64_t now = fake_now_ms();
     size_t i;
     char key[32];
 
@@ -2741,6 +3035,13 @@ control_stats(struct MHD_Connection *conn, struct request *req)
                   (json_int_t)g.n_rate_limited, "image_downloads", (json_int_t)g.n_image_downloads,
                   "export_posts", posts, "exports", exports, "faults_fired",
                   (json_int_t)g.n_faults_fired);
+    if (o) {
+        json_object_set_new(o, "list_requests",
+                            json_pack("{s:I, s:I, s:I}", "devices", (json_int_t)g.n_list[0],
+                                      "export_list", (json_int_t)g.n_list[1], "export_list_all",
+                                      (json_int_t)g.n_list[2]));
+        json_object_set_new(o, "now", json_integer((json_int_t)now));
+    }
     pthread_mutex_unlock(&g.lock);
     return reply_json(conn, req, 200, o);
 }
@@ -2979,7 +3280,8 @@ daemon_start(uint16_t port, const char *cert, const char *key, unsigned int *bou
     struct MHD_Daemon *d;
     const union MHD_DaemonInfo *info;
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                         MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                         MHD_USE_POLL | MHD_USE_ERROR_LOG |
+                         MHD_USE_SUPPRESS_DATE_NO_CLOCK; /* reply() adds the fake's Date */
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)key},
@@ -3169,9 +3471,9 @@ main(int argc, char **argv)
         }
     }
 
-    g.start_ms = now_ms();
     random_fill(g.url_secret, sizeof g.url_secret);
-    state_reset();
+    state_reset(); /* applies the command line's clock_skew_ms first */
+    g.start_ms = fake_now_ms();
 
     /* Block the stop signals in every thread; the main thread collects them with sigwait. */
     sigemptyset(&sigs);
