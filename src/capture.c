@@ -54,17 +54,6 @@ regular_interval(const struct capture_ctx *ctx)
     return ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
 }
 
-/* Appends the paging key of an export list (when there is one) to path, of n characters. */
-static void
-add_next_key(char *path, size_t size, int n, const char *key)
-{
-    if (!key[0] || n < 0 || (size_t)n >= size)
-        return;
-    char *enc = url_encode(key, "");
-    snprintf(path + n, size - (size_t)n, "&last_evaluated_key=%s", enc);
-    free(enc);
-}
-
 /* An intent record this process wrote, in writing order. A record is only removed once
  * every older one is: each bounds the export of the record before it. */
 struct intent_rec {
@@ -971,7 +960,7 @@ round_paged(struct soracom_call *call, void *arg)
         cap->in_round = false;
         on_export_status(cap, &ex);
     }
-    if (!ctx->round_left || below || !call->next_key[0] || ctx->round_pages >= MAX_ROUND_PAGES) {
+    if (!ctx->round_left || below || !call->next_key || ctx->round_pages >= MAX_ROUND_PAGES) {
         round_end(ctx, true);
         return;
     }
@@ -981,13 +970,15 @@ round_paged(struct soracom_call *call, void *arg)
 static void
 round_page(struct capture_ctx *ctx)
 {
-    char path[1024]; /* room for a 255-character key, percent-encoded */
-    int n = ctx->list_small
-                ? snprintf(path, sizeof(path), LIST_PATH "?sort=desc")
-                : snprintf(path, sizeof(path), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
-    add_next_key(path, sizeof(path), n, ctx->round_call->next_key);
+    char base[160];
+    if (ctx->list_small)
+        snprintf(base, sizeof(base), LIST_PATH "?sort=desc");
+    else
+        snprintf(base, sizeof(base), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
+    char *path = soracom_path_with_key(base, ctx->round_call->next_key);
     soracom_call_start(ctx->sc, ctx->round_call, "list_all_exports", "GET", path, NULL, round_paged,
                        ctx);
+    free(path);
 }
 
 static void
@@ -1030,7 +1021,8 @@ round_begin(void *arg)
         /* A failed listing is not worth waiting for: its members are asked for alone. */
         ctx->round_call->single_attempt = true;
     }
-    ctx->round_call->next_key[0] = '\0';
+    free(ctx->round_call->next_key);
+    ctx->round_call->next_key = NULL;
     int64_t interval = regular_interval(ctx);
     loop_timer_set(ctx->loop, &ctx->round_timer,
                    ROUND_MAX_INTERVALS * interval > ROUND_MIN_MS ? ROUND_MAX_INTERVALS * interval
@@ -1252,7 +1244,8 @@ lookup_reset(struct capture *cap)
     json_decref(cap->candidate);
     cap->candidate = NULL;
     cap->ncandidates = 0;
-    cap->next_key[0] = '\0';
+    free(cap->next_key);
+    cap->next_key = NULL;
     cap->pages = 0;
 }
 
@@ -1285,8 +1278,10 @@ looked_up(struct soracom_call *call, void *arg)
             cap->candidate = json_incref(item);
     }
     /* Newest first: read on while the answer may hold older candidates. */
-    if (cap->intent && !older_seen && call->next_key[0] && cap->pages < MAX_LIST_PAGES) {
-        snprintf(cap->next_key, sizeof(cap->next_key), "%s", call->next_key);
+    if (cap->intent && !older_seen && call->next_key && cap->pages < MAX_LIST_PAGES) {
+        free(cap->next_key);
+        cap->next_key = call->next_key; /* taken over */
+        call->next_key = NULL;
         lookup(cap);
         return;
     }
@@ -1345,18 +1340,20 @@ looked_up(struct soracom_call *call, void *arg)
 static void
 lookup(struct capture *cap)
 {
-    char path[1024]; /* room for a 255-character key, percent-encoded */
+    char base[160];
     cap->state = CS_LOOKUP;
-    if (!cap->next_key[0]) {
+    if (!cap->next_key) {
         cap->lookups++;
         lookup_reset(cap);
     }
     cap->pages++;
-    int n = snprintf(path, sizeof(path), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
-                     cap->device_id, cap->intent ? 100 : 20);
-    add_next_key(path, sizeof(path), n, cap->next_key);
-    cap->next_key[0] = '\0';
+    snprintf(base, sizeof(base), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
+             cap->device_id, cap->intent ? 100 : 20);
+    char *path = soracom_path_with_key(base, cap->next_key);
+    free(cap->next_key);
+    cap->next_key = NULL;
     soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up, cap);
+    free(path);
 }
 
 static void
@@ -1664,5 +1661,7 @@ capture_clear(struct capture *cap)
     http_req_clear(&cap->dl);
     free(cap->url);
     cap->url = NULL;
+    free(cap->next_key);
+    cap->next_key = NULL;
     memset(&cap->call, 0, sizeof(cap->call));
 }

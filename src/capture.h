@@ -128,7 +128,7 @@ struct capture {
     bool gate_waiting;                      /* queued on it */
     struct capture *gate_next;              /* next in the gate's queue */
     void (*gate_cont)(struct capture *cap); /* what to do once the gate is held */
-    char next_key[256];                     /* export list paging while looking up */
+    char *next_key;                         /* export list paging while looking up (heap) */
     int pages;                              /* pages read in this lookup */
     json_t *candidate;                      /* the first possible export found by a lookup */
     size_t ncandidates;                     /* how many were found */
