@@ -12,13 +12,15 @@
 #include "redact.h"
 #include "util.h"
 
-#define MAX_ATTEMPTS      6      /* per call, counting every retry */
-#define MAX_RATE_WAIT_S   60     /* cap on a 429's advised wait */
-#define REFRESH_MARGIN_MS 600000 /* re-authenticate this long before the token expires */
-#define API_TIMEOUT_MS    30000L
-#define MAX_APIS          64   /* APIs whose rate limits are followed */
-#define PROBE_POLL_MS     50   /* re-check of a call held for its API's first answer */
-#define CLOCK_WARN_MS     5000 /* clock differences worth a warning */
+#define MAX_ATTEMPTS    6  /* per call, counting every retry */
+#define MAX_RATE_WAIT_S 60 /* cap on a 429's advised wait */
+#define REFRESH_MARGIN_MS                                                                          \
+    600000 /* re-authenticate this long before the token expires, or a                             \
+              quarter of its lifetime when that is shorter */
+#define API_TIMEOUT_MS 30000L
+#define MAX_APIS       64   /* APIs whose rate limits are followed */
+#define PROBE_POLL_MS  50   /* re-check of a call held for its API's first answer */
+#define CLOCK_WARN_MS  5000 /* clock differences worth a warning */
 
 /* What this process knows of one API's rate limit. SORACOM counts requests per operator and
  * per API (method and path template), not per URL: one camera's exports count against the
@@ -907,7 +909,11 @@ dispatch(struct soracom_call *call)
         finish(call, SORACOM_FAILED);
         return;
     }
-    if (sc->token && time_mono_ms() > sc->token_expires_mono - REFRESH_MARGIN_MS) {
+    int64_t margin = sc->cfg->token_timeout_s * 1000 / 4;
+    if (margin > REFRESH_MARGIN_MS)
+        margin = REFRESH_MARGIN_MS;
+    /* A token shorter-lived than the margin (180 s is allowed) must not be renewed forever. */
+    if (sc->token && time_mono_ms() > sc->token_expires_mono - margin) {
         log_info("SORACOM: API token expires soon; authenticating again");
         redact_remove(sc->token);
         wipe_free(sc->token);
