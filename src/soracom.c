@@ -217,15 +217,6 @@ static const char *const api_words[] = {
     "quantity",
 };
 
-/* APIs SORACOM counts in one window; none is documented for the SoraCam APIs so far. Each
- * entry maps an API name to the name of its group. */
-static const struct {
-    const char *api;
-    const char *group;
-} api_groups[] = {
-    {"", ""},
-};
-
 static bool
 api_word(const char *seg, size_t n)
 {
@@ -235,6 +226,9 @@ api_word(const char *seg, size_t n)
     return false;
 }
 
+/* SORACOM says it counts some related APIs in one window, but names no such group among the
+ * SoraCam APIs: each method and path template is its own API here. A 429 still holds back
+ * an API whose window turns out to be shared. */
 void
 soracom_api_name(const char *method, const char *path, char *out, size_t outlen)
 {
@@ -260,12 +254,6 @@ soracom_api_name(const char *method, const char *path, char *out, size_t outlen)
             goto out;
         i += n;
     }
-    for (size_t i = 0; i < ARRAY_LEN(api_groups); i++)
-        if (api_groups[i].api[0] && b.data && strcmp(b.data, api_groups[i].api) == 0) {
-            snprintf(out, outlen, "%s", api_groups[i].group);
-            buf_free(&b);
-            return;
-        }
 out:
     snprintf(out, outlen, "%s", b.data ? b.data : "");
     buf_free(&b);
