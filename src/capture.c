@@ -18,7 +18,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "redact.h"
-#include "soracom_clock_stub.h"
 #include "template.h"
 #include "util.h"
 
@@ -56,19 +55,6 @@ static int64_t
 regular_interval(const struct capture_ctx *ctx)
 {
     return ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
-}
-
-/* Returns base (a listing path with a query) with the paging key of an export list appended
- * when there is one, malloc'd. Keys are opaque and of any length: percent-encoded whole. */
-static char *
-list_path(const char *base, const char *key)
-{
-    if (!key || !key[0])
-        return xstrdup(base);
-    char *enc = url_encode(key, "");
-    char *path = xasprintf("%s&last_evaluated_key=%s", base, enc);
-    free(enc);
-    return path;
 }
 
 /* This host's wall clock in SORACOM's: what its requestedTime and expiryTime are told in. */
@@ -1238,7 +1224,7 @@ round_paged(struct soracom_call *call, void *arg)
         cap->in_round = false;
         on_export_status(cap, &ex);
     }
-    if (!ctx->round_left || below || !call->next_key[0] || ctx->round_pages >= MAX_ROUND_PAGES) {
+    if (!ctx->round_left || below || !call->next_key || ctx->round_pages >= MAX_ROUND_PAGES) {
         round_end(ctx, true);
         return;
     }
@@ -1248,12 +1234,12 @@ round_paged(struct soracom_call *call, void *arg)
 static void
 round_page(struct capture_ctx *ctx)
 {
-    char base[128];
+    char base[160];
     if (ctx->list_small)
         snprintf(base, sizeof(base), LIST_PATH "?sort=desc");
     else
         snprintf(base, sizeof(base), LIST_PATH "?limit=%d&sort=desc", LIST_PAGE);
-    char *path = list_path(base, ctx->round_call->next_key);
+    char *path = soracom_path_with_key(base, ctx->round_call->next_key);
     soracom_call_start(ctx->sc, ctx->round_call, "list_all_exports", "GET", path, NULL, round_paged,
                        ctx);
     free(path);
@@ -1299,7 +1285,8 @@ round_begin(void *arg)
         /* A failed listing is not worth waiting for: its members are asked for alone. */
         ctx->round_call->single_attempt = true;
     }
-    ctx->round_call->next_key[0] = '\0';
+    free(ctx->round_call->next_key);
+    ctx->round_call->next_key = NULL;
     int64_t interval = regular_interval(ctx);
     loop_timer_set(ctx->loop, &ctx->round_timer,
                    ROUND_MAX_INTERVALS * interval > ROUND_MIN_MS ? ROUND_MAX_INTERVALS * interval
@@ -1600,9 +1587,10 @@ looked_up(struct soracom_call *call, void *arg)
             cap->candidate = json_incref(item);
     }
     /* Newest first: read on while the answer may hold older candidates. */
-    if (!own && cap->intent && !older_seen && call->next_key[0] && cap->pages < MAX_LIST_PAGES) {
+    if (!own && cap->intent && !older_seen && call->next_key && cap->pages < MAX_LIST_PAGES) {
         free(cap->next_key);
-        cap->next_key = xstrdup(call->next_key);
+        cap->next_key = call->next_key; /* taken over */
+        call->next_key = NULL;
         lookup(cap);
         return;
     }
@@ -1675,7 +1663,7 @@ lookup(struct capture *cap)
     else
         snprintf(base, sizeof(base), "/sora_cam/devices/%s/images/exports?limit=%d&sort=desc",
                  cap->device_id, cap->intent ? 100 : 20);
-    char *path = list_path(base, cap->next_key);
+    char *path = soracom_path_with_key(base, cap->next_key);
     free(cap->next_key);
     cap->next_key = NULL;
     soracom_call_start(cap->ctx->sc, &cap->call, "list_exports", "GET", path, NULL, looked_up, cap);
@@ -2129,5 +2117,7 @@ capture_clear(struct capture *cap)
     http_req_clear(&cap->dl);
     free(cap->url);
     cap->url = NULL;
+    free(cap->next_key);
+    cap->next_key = NULL;
     memset(&cap->call, 0, sizeof(cap->call));
 }

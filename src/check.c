@@ -318,6 +318,9 @@ listed(struct soracom_call *call, void *arg)
         return;
     }
     ok(k, "SORACOM: authenticated at %s", k->cfg->api_endpoint);
+    if (soracom_clock_measured(k->sc))
+        ok(k, "clock: SORACOM's clock minus this host's is %+.1f s (corrected for)",
+           soracom_clock_offset_ms(k->sc) / 1000.0);
     if (k->cfg->all_devices) {
         if (call->status != 200 || !json_is_array(call->json)) {
             bad(k, permission_fix(call->status, "SoraCam:listSoraCamDevices"),

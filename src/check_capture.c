@@ -20,7 +20,6 @@
 #include "service.h"
 #include "sink.h"
 #include "soracom.h"
-#include "soracom_clock_stub.h"
 #include "util.h"
 
 #define FACTS_MAX       16

@@ -152,10 +152,8 @@ listed(struct soracom_call *call, void *arg)
         return;
     }
     devices_take_page(&r->found, call->json, r->cfg->shard_index, r->cfg->shard_count);
-    if (call->next_key[0] && ++r->pages < MAX_PAGES) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s", call->next_key);
-        list_page(r, key);
+    if (call->next_key && ++r->pages < MAX_PAGES) {
+        list_page(r, call->next_key); /* read before the call is reused */
         return;
     }
     finish(r, NULL);

@@ -46,6 +46,8 @@ static struct histogram wait_hist;                      /* export waits */
 static uint64_t bytes_stored;                           /* bytes written to the sink */
 static uint64_t past_due;                               /* late slots */
 static int64_t last_cycle_ms;                           /* end of the last cycle */
+static bool clock_measured;                             /* clock_offset_s is set */
+static double clock_offset_s;                           /* SORACOM's clock minus the host's */
 
 static struct device_stats *
 device(const char *id)
@@ -137,6 +139,15 @@ metrics_cycle_done(int64_t wall_ms)
 }
 
 void
+metrics_soracom_clock_offset(double seconds)
+{
+    pthread_mutex_lock(&lock);
+    clock_measured = true;
+    clock_offset_s = seconds;
+    pthread_mutex_unlock(&lock);
+}
+
+void
 metrics_past_due(void)
 {
     pthread_mutex_lock(&lock);
@@ -164,6 +175,8 @@ metrics_reset(void)
     memset(&wait_hist, 0, sizeof(wait_hist));
     bytes_stored = past_due = 0;
     last_cycle_ms = 0;
+    clock_measured = false;
+    clock_offset_s = 0;
     pthread_mutex_unlock(&lock);
 }
 
@@ -262,6 +275,13 @@ metrics_render(void)
          "# TYPE soracam_last_cycle_timestamp_seconds gauge\n"
          "soracam_last_cycle_timestamp_seconds %.3f\n",
          last_cycle_ms / 1000.0);
+    if (clock_measured)
+        emit(&b,
+             "# HELP soracam_soracom_clock_offset_seconds SORACOM's clock minus this host's, "
+             "as measured from its answers.\n"
+             "# TYPE soracam_soracom_clock_offset_seconds gauge\n"
+             "soracam_soracom_clock_offset_seconds %.3f\n",
+             clock_offset_s);
     pthread_mutex_unlock(&lock);
     return b.data;
 }

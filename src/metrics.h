@@ -15,6 +15,8 @@ void metrics_capture(const char *device, enum metrics_result result, double seco
 void metrics_export_wait(double seconds);
 /* Records one SORACOM API request by operation and HTTP status (0: no answer). */
 void metrics_soracom_request(const char *op, long status);
+/* Records SORACOM's clock minus this host's, in seconds (soracom_clock_offset_ms). */
+void metrics_soracom_clock_offset(double seconds);
 /* Sets a device's remaining export frames this month (negative: unknown). */
 void metrics_budget(const char *device, long remaining_frames, bool paused);
 /* Records the end of a capture cycle (every camera of a slot) at wall-clock ms. */

@@ -142,10 +142,8 @@ listed(struct soracom_call *call, void *arg)
             json_object_set_new(o, "product", json_string(product));
         json_array_append_new(r->cams, o);
     }
-    if (call->next_key[0] && ++r->pages < MAX_PAGES) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s", call->next_key);
-        list_page(r, key);
+    if (call->next_key && ++r->pages < MAX_PAGES) {
+        list_page(r, call->next_key); /* read before the call is reused */
         return;
     }
     r->nrows = json_array_size(r->cams);

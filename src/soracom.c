@@ -12,98 +12,59 @@
 #include "redact.h"
 #include "util.h"
 
-#define MAX_ATTEMPTS      6      /* per call, counting every retry */
-#define MAX_RATE_WAIT_S   60     /* cap on a 429's advised wait */
-#define REFRESH_MARGIN_MS 600000 /* re-authenticate this long before the token expires */
-#define API_TIMEOUT_MS    30000L
-#define MAX_PACED         1024 /* request paths remembered as rate limited */
+#define MAX_ATTEMPTS    6  /* per call, counting every retry */
+#define MAX_RATE_WAIT_S 60 /* cap on a 429's advised wait */
+#define REFRESH_MARGIN_MS                                                                          \
+    600000 /* re-authenticate this long before the token expires, or a                             \
+              quarter of its lifetime when that is shorter */
+#define API_TIMEOUT_MS 30000L
+#define MAX_APIS       64   /* APIs whose rate limits are followed */
+#define PROBE_POLL_MS  50   /* re-check of a call held for its API's first answer */
+#define CLOCK_WARN_MS  5000 /* clock differences worth a warning */
 
-/* A request path SORACOM asked us to leave alone until a moment (a 429, or a response saying
- * no requests remain in the window). Kept per path so one camera's limit never holds back
- * another's requests. */
-struct paced_path {
-    char *path;         /* request path below /v1, without the query */
-    int64_t until_mono; /* no request before this (monotonic ms) */
+/* What this process knows of one API's rate limit. SORACOM counts requests per operator and
+ * per API (method and path template), not per URL: one camera's exports count against the
+ * same window as another's. */
+struct api_pace {
+    char name[96];        /* soracom_api_name of its requests */
+    bool answered;        /* an answer arrived: until then its requests go one at a time */
+    bool limited;         /* its answers carry X-Soracom-Ratelimit-* headers */
+    long limit;           /* the window's size as seen (Limit, else the largest Remaining + 1) */
+    long budget;          /* requests that may still be sent in the current window */
+    int64_t refresh_mono; /* when the current window ends (monotonic ms), 0 when unknown */
+    int64_t next_mono;    /* no request before this (monotonic ms): spacing or a 429 */
+    int inflight;         /* requests sent and not answered */
 };
 
 struct soracom {
-    struct loop *loop;                  /* where requests run */
-    const struct config *cfg;           /* AuthKey, endpoint, token lifetime */
-    char *base;                         /* endpoint + "/v1" */
-    char *api_key;                      /* X-Soracom-API-Key of the session, or NULL */
-    char *token;                        /* X-Soracom-Token of the session, or NULL */
-    char *operator_id;                  /* operator the key belongs to */
-    int64_t token_expires_mono;         /* when the token stops working (monotonic ms) */
-    int generation;                     /* bumped for every new token */
-    bool authenticating;                /* an /auth request is in flight or waiting to retry */
-    bool auth_fatal;                    /* the AuthKey was rejected: no call can succeed */
-    char auth_error[512];               /* why authentication failed */
-    struct http_req auth_req;           /* the /auth request */
-    char *auth_body;                    /* its JSON body (holds the secret; wiped after use) */
-    int auth_attempts;                  /* attempts of the current authentication */
-    struct timer auth_timer;            /* retry timer for /auth */
-    struct soracom_call *waiters;       /* calls waiting for a token (singly linked) */
-    long auth_count;                    /* /auth requests sent */
-    long request_count;                 /* API requests answered or failed, /auth included */
-    uint64_t rng;                       /* jitter state */
-    struct paced_path paced[MAX_PACED]; /* rate-limited paths */
-    size_t npaced;                      /* entries in paced */
+    struct loop *loop;              /* where requests run */
+    const struct config *cfg;       /* AuthKey, endpoint, token lifetime */
+    char *base;                     /* endpoint + "/v1" */
+    char *api_key;                  /* X-Soracom-API-Key of the session, or NULL */
+    char *token;                    /* X-Soracom-Token of the session, or NULL */
+    char *operator_id;              /* operator the key belongs to */
+    int64_t token_expires_mono;     /* when the token stops working (monotonic ms) */
+    int generation;                 /* bumped for every new token */
+    bool authenticating;            /* an /auth request is in flight or waiting to retry */
+    bool auth_fatal;                /* the AuthKey was rejected: no call can succeed */
+    char auth_error[512];           /* why authentication failed */
+    struct http_req auth_req;       /* the /auth request */
+    char *auth_body;                /* its JSON body (holds the secret; wiped after use) */
+    int auth_attempts;              /* attempts of the current authentication */
+    struct timer auth_timer;        /* retry timer for /auth */
+    struct soracom_call *waiters;   /* calls waiting for a token (singly linked) */
+    long auth_count;                /* /auth requests sent */
+    long request_count;             /* API requests answered or failed, /auth included */
+    uint64_t rng;                   /* jitter state */
+    struct api_pace apis[MAX_APIS]; /* rate-limit state per API */
+    size_t napis;                   /* entries in apis */
+    struct soracom_clock clock;     /* SORACOM's clock minus this host's */
+    bool clock_warned;              /* a clock difference was logged */
+    int64_t clock_warned_ms;        /* the offset it named */
+    bool list_devices_no_limit;     /* listSoraCamDevices refused a page size */
 };
 
 static void dispatch(struct soracom_call *call);
-
-/* Length of path without its query string. */
-static size_t
-path_len(const char *path)
-{
-    return strcspn(path, "?");
-}
-
-/* Remembers that path must wait wait_ms; expired entries are reused first. */
-static void
-pace(struct soracom *sc, const char *path, int64_t wait_ms)
-{
-    int64_t now = time_mono_ms(), until = now + wait_ms;
-    size_t n = path_len(path), free_slot = MAX_PACED;
-    for (size_t i = 0; i < sc->npaced; i++) {
-        struct paced_path *p = &sc->paced[i];
-        if (strlen(p->path) == n && strncmp(p->path, path, n) == 0) {
-            if (until > p->until_mono)
-                p->until_mono = until;
-            return;
-        }
-        if (p->until_mono <= now && free_slot == MAX_PACED)
-            free_slot = i;
-    }
-    if (free_slot == MAX_PACED) {
-        if (sc->npaced == MAX_PACED)
-            return;
-        free_slot = sc->npaced++;
-    } else {
-        free(sc->paced[free_slot].path);
-    }
-    sc->paced[free_slot].path = xstrndup(path, n);
-    sc->paced[free_slot].until_mono = until;
-}
-
-/* Milliseconds path must still wait, or 0. */
-static int64_t
-paced_wait(const struct soracom *sc, const char *path)
-{
-    size_t n = path_len(path);
-    int64_t now = time_mono_ms();
-    for (size_t i = 0; i < sc->npaced; i++) {
-        const struct paced_path *p = &sc->paced[i];
-        if (p->until_mono > now && strlen(p->path) == n && strncmp(p->path, path, n) == 0)
-            return p->until_mono - now;
-    }
-    return 0;
-}
-int64_t
-soracom_paced_wait(const struct soracom *sc, const char *path)
-{
-    return paced_wait(sc, path);
-}
 
 static void start_auth(struct soracom *sc);
 
@@ -139,8 +100,6 @@ soracom_free(struct soracom *sc)
     wipe_free(sc->token);
     free(sc->operator_id);
     free(sc->base);
-    for (size_t i = 0; i < sc->npaced; i++)
-        free(sc->paced[i].path);
     free(sc);
 }
 
@@ -211,6 +170,364 @@ describe_error(const struct http_req *req, char *out, size_t outlen)
     soracom_error_describe(req->status, req->resp.data, req->resp.len, out, outlen);
 }
 
+/* ---- pacing per API ---- */
+
+/* Literal path segments of the SORACOM API; any other segment is an id. */
+static const char *const api_words[] = {
+    "auth",
+    "logout",
+    "operators",
+    "token",
+    "sora_cam",
+    "devices",
+    "atom_cam",
+    "firmware",
+    "update",
+    "updates",
+    "license",
+    "live_image",
+    "options",
+    "real_time_access",
+    "settings",
+    "logo",
+    "motion",
+    "motion_sensitivity",
+    "motion_tagging",
+    "night_vision",
+    "quality",
+    "rotation",
+    "self_reboot",
+    "sound",
+    "sound_sensitivity",
+    "status_light",
+    "timestamp",
+    "data",
+    "events",
+    "exports",
+    "usage",
+    "limit_override",
+    "images",
+    "name",
+    "power_state",
+    "reboot",
+    "recordings_and_events",
+    "stream",
+    "videos",
+    "license_packs",
+    "quantity",
+};
+
+static bool
+api_word(const char *seg, size_t n)
+{
+    for (size_t i = 0; i < ARRAY_LEN(api_words); i++)
+        if (strlen(api_words[i]) == n && strncmp(api_words[i], seg, n) == 0)
+            return true;
+    return false;
+}
+
+/* SORACOM says it counts some related APIs in one window, but names no such group among the
+ * SoraCam APIs: each method and path template is its own API here. A 429 still holds back
+ * an API whose window turns out to be shared. */
+void
+soracom_api_name(const char *method, const char *path, char *out, size_t outlen)
+{
+    struct buf b = {.max = outlen ? outlen - 1 : 0};
+    size_t end = strcspn(path, "?#");
+    if (!outlen)
+        return;
+    out[0] = '\0';
+    if (buf_append(&b, method, strlen(method)) < 0 || buf_append(&b, " ", 1) < 0)
+        goto out;
+    for (size_t i = 0; i < end;) {
+        if (path[i] == '/') {
+            if (buf_append(&b, "/", 1) < 0)
+                goto out;
+            i++;
+            continue;
+        }
+        size_t n = strcspn(path + i, "/?#");
+        if (i + n > end)
+            n = end - i;
+        int rc = api_word(path + i, n) ? buf_append(&b, path + i, n) : buf_append(&b, "{id}", 4);
+        if (rc < 0)
+            goto out;
+        i += n;
+    }
+out:
+    snprintf(out, outlen, "%s", b.data ? b.data : "");
+    buf_free(&b);
+}
+
+int64_t
+soracom_pace_gap_ms(long remaining, int64_t refresh_ms, long limit)
+{
+    int64_t gap = 0;
+    if (refresh_ms < 0)
+        refresh_ms = 0;
+    if (remaining <= 0)
+        gap = refresh_ms;
+    else if (remaining <= (limit > 0 ? limit / 4 : 1))
+        gap = refresh_ms / (remaining + 1);
+    return gap > SORACOM_MAX_PACE_MS ? SORACOM_MAX_PACE_MS : gap;
+}
+
+/* The pacing state of the API of method and path; NULL when the table is full. */
+static struct api_pace *
+api_find(struct soracom *sc, const char *method, const char *path, short *slot)
+{
+    char name[sizeof(sc->apis[0].name)];
+    soracom_api_name(method, path, name, sizeof(name));
+    for (size_t i = 0; i < sc->napis; i++) {
+        if (strcmp(sc->apis[i].name, name) == 0) {
+            *slot = (short)(i + 1);
+            return &sc->apis[i];
+        }
+    }
+    if (sc->napis == MAX_APIS) {
+        *slot = 0;
+        return NULL;
+    }
+    struct api_pace *a = &sc->apis[sc->napis++];
+    memset(a, 0, sizeof(*a));
+    snprintf(a->name, sizeof(a->name), "%s", name);
+    *slot = (short)sc->napis;
+    return a;
+}
+
+/* Starts a new window when the known one has ended. */
+static void
+api_roll(struct api_pace *a, int64_t now)
+{
+    if (a->refresh_mono && now >= a->refresh_mono) {
+        a->budget = a->limit;
+        a->refresh_mono = 0;
+    }
+}
+
+/* How long a request of a must still wait, or 0 when it may be sent now. */
+static int64_t
+api_wait(const struct api_pace *a, int64_t now)
+{
+    int64_t wait = 0;
+    if (now < a->next_mono)
+        wait = a->next_mono - now;
+    else if (!a->answered && a->inflight > 0)
+        wait = PROBE_POLL_MS; /* its limit is not known yet: one request finds it out */
+    else if (a->limited && a->budget <= 0)
+        wait = a->refresh_mono > now ? a->refresh_mono - now : a->inflight ? PROBE_POLL_MS : 0;
+    return wait > SORACOM_MAX_PACE_MS ? SORACOM_MAX_PACE_MS : wait;
+}
+
+/* Counts a request of a as sent, spacing the next when few remain in the window. */
+static void
+api_sent(struct api_pace *a, int64_t now)
+{
+    a->inflight++;
+    if (!a->limited)
+        return;
+    a->budget--;
+    int64_t gap =
+        soracom_pace_gap_ms(a->budget, a->refresh_mono ? a->refresh_mono - now : 0, a->limit);
+    if (a->budget > 0 && now + gap > a->next_mono)
+        a->next_mono = now + gap;
+}
+
+/* Learns from an answer of a: its rate-limit headers, or a 429's advised wait. */
+static void
+api_answered(struct api_pace *a, const struct http_req *req, int64_t now)
+{
+    char v[32];
+    a->answered = true;
+    if (req->status == 429) {
+        int64_t wait = rate_wait_ms(req);
+        a->limited = true;
+        a->budget = 0;
+        a->refresh_mono = now + wait;
+        if (a->next_mono < now + wait)
+            a->next_mono = now + wait;
+        return;
+    }
+    if (!http_header(req, "X-Soracom-Ratelimit-Remaining", v, sizeof(v)))
+        return;
+    long remaining = strtol(v, NULL, 10), limit = remaining + 1, secs = 0;
+    if (http_header(req, "X-Soracom-Ratelimit-Limit", v, sizeof(v)) && strtol(v, NULL, 10) > 0)
+        limit = strtol(v, NULL, 10);
+    if (http_header(req, "X-Soracom-Ratelimit-Seconds-Before-Refresh", v, sizeof(v)))
+        secs = strtol(v, NULL, 10);
+    if (secs < 0)
+        secs = 0;
+    if (secs > SORACOM_MAX_PACE_MS / 1000)
+        secs = SORACOM_MAX_PACE_MS / 1000;
+    int64_t refresh_ms = secs * 1000;
+    if (remaining <= 0 && refresh_ms < 1000)
+        refresh_ms = 1000; /* whole seconds: "0" may still be most of one */
+    a->limited = true;
+    if (limit > a->limit)
+        a->limit = limit;
+    /* Requests still in flight were sent before this answer; assume they count too. */
+    a->budget = remaining - a->inflight;
+    if (a->budget < 0)
+        a->budget = 0;
+    a->refresh_mono = now + refresh_ms;
+    int64_t gap = soracom_pace_gap_ms(a->budget, refresh_ms, a->limit);
+    if (a->budget > 0 && now + gap > a->next_mono)
+        a->next_mono = now + gap;
+}
+
+/* Ends the in-flight count of call's request (answered, failed or cancelled). */
+static void
+api_done(struct soracom_call *call, const struct http_req *req)
+{
+    struct soracom *sc = call->sc;
+    if (!call->in_flight)
+        return;
+    call->in_flight = false;
+    if (call->api < 1 || (size_t)call->api > sc->napis)
+        return;
+    struct api_pace *a = &sc->apis[call->api - 1];
+    if (a->inflight > 0)
+        a->inflight--;
+    if (req && req->result == HTTP_OK)
+        api_answered(a, req, time_mono_ms());
+}
+
+int64_t
+soracom_paced_wait(const struct soracom *sc, const char *path)
+{
+    char name[sizeof(sc->apis[0].name)];
+    int64_t now = time_mono_ms();
+    soracom_api_name("GET", path, name, sizeof(name));
+    for (size_t i = 0; i < sc->napis; i++) {
+        if (strcmp(sc->apis[i].name, name) == 0) {
+            struct api_pace a = sc->apis[i];
+            api_roll(&a, now);
+            return api_wait(&a, now);
+        }
+    }
+    return 0;
+}
+
+char *
+soracom_path_with_key(const char *path, const char *key)
+{
+    if (!key || !*key)
+        return xstrdup(path);
+    char *enc = url_encode(key, "");
+    char *out = xasprintf("%s%slast_evaluated_key=%s", path, strchr(path, '?') ? "&" : "?", enc);
+    free(enc);
+    return out;
+}
+
+/* ---- SORACOM's clock ---- */
+
+bool
+soracom_clock_narrow(struct soracom_clock *c, int64_t lo, int64_t hi)
+{
+    if (lo > hi)
+        return true; /* not a measurement */
+    if (c->measured && lo <= c->hi && hi >= c->lo) {
+        if (lo > c->lo)
+            c->lo = lo;
+        if (hi < c->hi)
+            c->hi = hi;
+        return true;
+    }
+    bool was = c->measured;
+    c->lo = lo;
+    c->hi = hi;
+    c->measured = true;
+    return !was;
+}
+
+int64_t
+soracom_clock_estimate(const struct soracom_clock *c)
+{
+    return c->measured ? c->lo + (c->hi - c->lo) / 2 : 0;
+}
+
+int64_t
+soracom_http_date_ms(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char wd[4], mon[4], zone[4];
+    int d, y, h, mi, sec, used = 0;
+    if (!s ||
+        sscanf(s, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wd, &d, mon, &y, &h, &mi,
+               &sec, zone, &used) != 8 ||
+        s[used] != '\0' || strcmp(zone, "GMT") != 0 || strlen(mon) != 3)
+        return -1;
+    const char *m = strstr(months, mon);
+    if (!m || (m - months) % 3 != 0 || d < 1 || d > 31 || y < 1970 || h > 23 || mi > 59 ||
+        sec > 60 || h < 0 || mi < 0 || sec < 0)
+        return -1;
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = (int)((m - months) / 3),
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
+    time_t t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t)t * 1000;
+}
+
+/* Publishes the estimate; warns when the clocks differ by more than CLOCK_WARN_MS. */
+static void
+clock_update(struct soracom *sc, int64_t lo, int64_t hi)
+{
+    soracom_clock_narrow(&sc->clock, lo, hi);
+    int64_t off = soracom_clock_estimate(&sc->clock);
+    metrics_soracom_clock_offset(off / 1000.0);
+    if (llabs(off) > CLOCK_WARN_MS &&
+        (!sc->clock_warned || llabs(off - sc->clock_warned_ms) > CLOCK_WARN_MS)) {
+        sc->clock_warned = true;
+        sc->clock_warned_ms = off;
+        log_warn("SORACOM: this host's clock differs from SORACOM's by %+.0f s (SORACOM minus "
+                 "host); correcting for it, but check the host's time synchronisation",
+                 off / 1000.0);
+    }
+}
+
+/* Measures the offset from the Date header of an answer to a request sent at
+ * req->started_ms and answered by req->finished_ms (host wall clock). */
+static void
+clock_from_answer(struct soracom *sc, const struct http_req *req)
+{
+    char v[64];
+    if (req->result != HTTP_OK || !http_header(req, "Date", v, sizeof(v)))
+        return;
+    int64_t d = soracom_http_date_ms(v);
+    if (d < 0 || !req->started_ms || req->finished_ms < req->started_ms)
+        return;
+    clock_update(sc, d - req->finished_ms, d + 1000 - req->started_ms);
+}
+
+void
+soracom_clock_observe(struct soracom *sc, int64_t soracom_ms, int64_t sent_ms, int64_t answered_ms)
+{
+    if (sent_ms <= 0 || answered_ms < sent_ms)
+        return;
+    clock_update(sc, soracom_ms - answered_ms, soracom_ms - sent_ms);
+}
+
+int64_t
+soracom_clock_offset_ms(const struct soracom *sc)
+{
+    return soracom_clock_estimate(&sc->clock);
+}
+
+bool
+soracom_clock_measured(const struct soracom *sc)
+{
+    return sc->clock.measured;
+}
+
+int64_t
+soracom_now_ms(const struct soracom *sc)
+{
+    return time_now_ms() + soracom_clock_offset_ms(sc);
+}
+
 /* ---- authentication ---- */
 
 static void
@@ -269,6 +586,7 @@ auth_done(struct http_req *req, void *arg)
     sc->auth_count++;
     sc->request_count++;
     metrics_soracom_request("auth", req->result == HTTP_OK ? req->status : 0);
+    clock_from_answer(sc, req);
     wipe_free(sc->auth_body);
     sc->auth_body = NULL;
     if (req->result == HTTP_OK && req->status == 200) {
@@ -287,6 +605,7 @@ auth_done(struct http_req *req, void *arg)
             sc->token = tok;
             sc->operator_id = op;
             sc->generation++;
+            sc->auth_attempts = 0; /* the next authentication has its full retry budget */
             sc->token_expires_mono = time_mono_ms() + sc->cfg->token_timeout_s * 1000;
             sc->authenticating = false;
             log_info("SORACOM: authenticated as operator %s (token valid %llds)", sc->operator_id,
@@ -402,14 +721,28 @@ on_answer(struct http_req *req, void *arg)
     call->last_answer_ms = req->finished_ms;
     sc->request_count++;
     metrics_soracom_request(call->op, req->result == HTTP_OK ? req->status : 0);
+    api_done(call, req);
+    clock_from_answer(sc, req);
 
     if (req->result == HTTP_OK) {
-        char remaining[32];
         call->status = req->status;
-        if (req->status != 429 &&
-            http_header(req, "X-Soracom-Ratelimit-Remaining", remaining, sizeof(remaining)) &&
-            strtol(remaining, NULL, 10) <= 0)
-            pace(sc, call->path, rate_wait_ms(req));
+        if (req->status == 400 && call->limit_fallback && strstr(call->path, "limit=")) {
+            /* The page size is undocumented: fall back to the API's default. */
+            char *p = strstr(call->path, "limit=");
+            size_t skip = strcspn(p, "&");
+            if (p[skip] == '&')
+                skip++;
+            else if (p > call->path && (p[-1] == '&' || p[-1] == '?'))
+                p--, skip++;
+            memmove(p, p + skip, strlen(p + skip) + 1);
+            call->limit_fallback = false;
+            sc->list_devices_no_limit = true;
+            log_warn("SORACOM: %s refused the page size (HTTP 400); asking with the API's "
+                     "default page size",
+                     call->op);
+            dispatch(call);
+            return;
+        }
         if (req->status == 401 && !call->reauthed) {
             call->reauthed = true;
             if (call->generation == sc->generation) {
@@ -422,19 +755,18 @@ on_answer(struct http_req *req, void *arg)
             return;
         }
         if (req->status == 429) {
-            if (call->single_attempt)
-                pace(sc, call->path, rate_wait_ms(req));
             if (call->single_attempt || call->attempts >= MAX_ATTEMPTS + 4)
                 goto failed_status;
             int64_t wait = rate_wait_ms(req);
             log_warn("SORACOM: %s rate limited (HTTP 429); waiting %llds as advised", call->op,
                      (long long)(wait / 1000));
-            pace(sc, call->path, wait);
             retry_later(call, wait);
             return;
         }
         if (req->status >= 500) {
-            if (!is_get && req->status != 503) {
+            /* SORACOM does not say a 5xx (503 included) means "not processed": a POST may
+             * have been acted upon, and a second export is a second charge. */
+            if (!is_get) {
                 describe_error(req, call->error, sizeof(call->error));
                 finish(call, SORACOM_AMBIGUOUS);
                 return;
@@ -450,10 +782,21 @@ on_answer(struct http_req *req, void *arg)
             goto failed_status;
         }
         if (req->status >= 200 && req->status < 300) {
-            char key[256];
-            call->next_key[0] = '\0';
-            if (http_header(req, "x-soracom-next-key", key, sizeof(key)))
-                snprintf(call->next_key, sizeof(call->next_key), "%s", key);
+            free(call->next_key);
+            call->next_key = NULL;
+            char *key = xmalloc(SORACOM_NEXT_KEY_MAX + 2);
+            if (http_header(req, "x-soracom-next-key", key, SORACOM_NEXT_KEY_MAX + 2) && *key) {
+                if (strlen(key) > SORACOM_NEXT_KEY_MAX) {
+                    free(key);
+                    snprintf(call->error, sizeof(call->error),
+                             "SORACOM %s: paging key longer than %d bytes", call->op,
+                             SORACOM_NEXT_KEY_MAX);
+                    finish(call, is_get ? SORACOM_FAILED : SORACOM_AMBIGUOUS);
+                    return;
+                }
+                call->next_key = xstrdup(key);
+            }
+            free(key);
             if (req->resp.len) {
                 json_error_t jerr;
                 call->json = json_loadb(req->resp.data, req->resp.len, 0, &jerr);
@@ -523,6 +866,11 @@ send_call(struct soracom_call *call)
     if (http_start(sc->loop, req) < 0) {
         snprintf(call->error, sizeof(call->error), "SORACOM %s: %s", call->op, req->error);
         finish(call, SORACOM_FAILED);
+        return;
+    }
+    if (call->api >= 1 && (size_t)call->api <= sc->napis) {
+        call->in_flight = true;
+        api_sent(&sc->apis[call->api - 1], time_mono_ms());
     }
 }
 
@@ -549,7 +897,11 @@ dispatch(struct soracom_call *call)
         finish(call, SORACOM_FAILED);
         return;
     }
-    if (sc->token && time_mono_ms() > sc->token_expires_mono - REFRESH_MARGIN_MS) {
+    int64_t margin = sc->cfg->token_timeout_s * 1000 / 4;
+    if (margin > REFRESH_MARGIN_MS)
+        margin = REFRESH_MARGIN_MS;
+    /* A token shorter-lived than the margin (180 s is allowed) must not be renewed forever. */
+    if (sc->token && time_mono_ms() > sc->token_expires_mono - margin) {
         log_info("SORACOM: API token expires soon; authenticating again");
         redact_remove(sc->token);
         wipe_free(sc->token);
@@ -562,12 +914,41 @@ dispatch(struct soracom_call *call)
         start_auth(sc);
         return;
     }
-    int64_t wait = paced_wait(sc, call->path);
-    if (wait > 0) {
-        loop_timer_set(sc->loop, &call->timer, wait, retry_fire, call);
-        return;
+    struct api_pace *a = api_find(sc, call->method, call->path, &call->api);
+    if (a) {
+        int64_t now = time_mono_ms();
+        api_roll(a, now);
+        int64_t wait = api_wait(a, now);
+        if (wait > 0) {
+            loop_timer_set(sc->loop, &call->timer, wait, retry_fire, call);
+            return;
+        }
     }
     send_call(call);
+}
+
+/* soracom_call_start, with a 400 retried without the limit parameter when limit_fallback. */
+static void
+call_start(struct soracom *sc, struct soracom_call *call, const char *op, const char *method,
+           const char *path, const char *body, bool limit_fallback,
+           void (*done)(struct soracom_call *, void *), void *arg)
+{
+    char *path_copy = xstrdup(path); /* path may point into the call's own next_key */
+    soracom_call_clear(call);
+    call->sc = sc;
+    call->op = op;
+    call->method = method;
+    call->path = path_copy;
+    call->body = body ? xstrdup(body) : NULL;
+    call->limit_fallback = limit_fallback;
+    call->done = done;
+    call->arg = arg;
+    call->attempts = 0;
+    call->reauthed = false;
+    call->status = 0;
+    call->first_sent_ms = call->last_answer_ms = 0;
+    call->error[0] = '\0';
+    dispatch(call);
 }
 
 void
@@ -575,36 +956,17 @@ soracom_call_start(struct soracom *sc, struct soracom_call *call, const char *op
                    const char *method, const char *path, const char *body,
                    void (*done)(struct soracom_call *, void *), void *arg)
 {
-    soracom_call_clear(call);
-    call->sc = sc;
-    call->op = op;
-    call->method = method;
-    call->path = xstrdup(path);
-    call->body = body ? xstrdup(body) : NULL;
-    call->done = done;
-    call->arg = arg;
-    call->attempts = 0;
-    call->reauthed = false;
-    call->status = 0;
-    call->first_sent_ms = call->last_answer_ms = 0;
-    call->next_key[0] = '\0';
-    call->error[0] = '\0';
-    dispatch(call);
+    call_start(sc, call, op, method, path, body, false, done, arg);
 }
 
 void
 soracom_list_devices(struct soracom *sc, struct soracom_call *call, const char *next_key,
                      void (*done)(struct soracom_call *, void *), void *arg)
 {
-    char path[512];
-    if (next_key) {
-        char *enc = url_encode(next_key, NULL);
-        snprintf(path, sizeof(path), "/sora_cam/devices?last_evaluated_key=%s", enc);
-        free(enc);
-    } else {
-        snprintf(path, sizeof(path), "/sora_cam/devices");
-    }
-    soracom_call_start(sc, call, "list_devices", "GET", path, NULL, done, arg);
+    char *path = soracom_path_with_key(
+        sc->list_devices_no_limit ? "/sora_cam/devices" : "/sora_cam/devices?limit=100", next_key);
+    call_start(sc, call, "list_devices", "GET", path, NULL, !sc->list_devices_no_limit, done, arg);
+    free(path);
 }
 
 void
@@ -624,6 +986,7 @@ soracom_call_cancel(struct soracom_call *call)
     }
     loop_timer_cancel(sc->loop, &call->timer);
     http_cancel(&call->req);
+    api_done(call, NULL);
 }
 
 void
@@ -637,6 +1000,8 @@ soracom_call_clear(struct soracom_call *call)
     call->path = NULL;
     free(call->body);
     call->body = NULL;
+    free(call->next_key);
+    call->next_key = NULL;
 }
 
 /* ---- export objects ---- */

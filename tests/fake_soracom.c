@@ -54,8 +54,7 @@
 #define IMAGE_QUALITY      75
 #define RETENTION_MS       (14LL * 24 * 3600 * 1000) /* storage_life=14 */
 #define FUTURE_SLACK_MS    60000                     /* a later time is a 400 */
-#define RATE_WINDOW_MS     60000
-#define WAIT_MAX_MS        600000 /* cap for delay: and slow_body: */
+#define WAIT_MAX_MS        600000                    /* cap for delay: and slow_body: */
 #define TOKEN_TTL_MIN_S    180
 #define TOKEN_TTL_MAX_S    172800
 #define LIST_LIMIT_DEFAULT 10
@@ -154,7 +153,8 @@ struct fake_config {
     int64_t footage_lag_ms;         /* times newer than now - this have no footage yet */
     int64_t url_ttl_ms;             /* image URL lifetime after completion */
     int64_t token_ttl_s;            /* token lifetime when /auth does not say */
-    int64_t rate_limit;             /* requests per path per minute, 0 = unlimited */
+    int64_t rate_limit;             /* requests per path per window, 0 = unlimited */
+    int64_t rate_window_ms;         /* length of a rate-limit window */
     int64_t budget_frames;          /* monthly limitFrames per device */
     int64_t image_bytes;            /* pad JPEGs to about this size, 0 = natural, -1 = real */
     int64_t clock_skew_ms;          /* the fake's clock = host clock + this */
@@ -188,7 +188,9 @@ static const struct config_option config_options[] = {
     {"token_ttl_s", "token-ttl-s", offsetof(struct fake_config, token_ttl_s), 1, TOKEN_TTL_MAX_S,
      86400, "default API token lifetime"},
     {"rate_limit", "rate-limit", offsetof(struct fake_config, rate_limit), 0, 1000000, 0,
-     "requests per API path per minute before 429 (0 = unlimited)"},
+     "requests per API path per window before 429 (0 = unlimited)"},
+    {"rate_window_ms", "rate-window-ms", offsetof(struct fake_config, rate_window_ms), 100, 600000,
+     60000, "length of a rate-limit window"},
     {"budget_frames", "budget-frames", offsetof(struct fake_config, budget_frames), 0, 100000000,
      259200, "monthly image export budget per device (limitFrames)"},
     {"image_bytes", "image-bytes", offsetof(struct fake_config, image_bytes), -1, 16777216, -1,
@@ -1838,7 +1840,7 @@ rate_account(struct request *req, enum fake_op op, bool consume)
     if (!req->rate_on)
         goto out;
     w = &g.rate[op];
-    if (w->start_ms == 0 || now - w->start_ms >= RATE_WINDOW_MS) {
+    if (w->start_ms == 0 || now - w->start_ms >= g.cfg.rate_window_ms) {
         w->start_ms = now;
         w->count = 0;
     }
@@ -1850,7 +1852,7 @@ rate_account(struct request *req, enum fake_op op, bool consume)
     }
     req->rate_limit = g.cfg.rate_limit;
     req->rate_remaining = g.cfg.rate_limit - w->count;
-    req->rate_seconds = (w->start_ms + RATE_WINDOW_MS - now + 999) / 1000;
+    req->rate_seconds = (w->start_ms + g.cfg.rate_window_ms - now + 999) / 1000;
 out:
     pthread_mutex_unlock(&g.lock);
     return allowed;

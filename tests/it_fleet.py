@@ -80,7 +80,9 @@ def test_all_skips_sleeping_and_disconnected_cameras(c):
           "skips not logged with reasons: %r" % r.err[-800:])
 
 
-def test_rate_limit_storm_on_one_camera_does_not_hold_back_others(c):
+def test_rate_limit_storm_on_one_camera_is_waited_out_without_second_exports(c):
+    # SORACOM counts requests per API, not per camera: a 429 to one camera's export holds
+    # back the export API for the fleet until the advised time, then every camera goes on.
     ids = fleet(c, 10)
     victim = ids[0]
     c.fake.faults({"op": "export_post", "device": victim, "action": "ratelimit:2", "count": 3},
@@ -91,9 +93,9 @@ def test_rate_limit_storm_on_one_camera_does_not_hold_back_others(c):
     ms = {m.group(1): int(m.group(2)) for m in
           re.finditer(r"stored device=(\w+) .* ms=(\d+)", r.err)}
     check(len(ms) == 10, "not every camera stored: %r" % ms)
-    others = [v for k, v in ms.items() if k != victim]
     check(ms[victim] >= 6000, "the victim did not wait out its 429s (%dms)" % ms[victim])
-    check(max(others) < 5000, "other cameras were held back: %r" % others)
+    check(max(ms.values()) < 30000, "the fleet took too long: %r" % ms)
+    check(c.fake.stats()["faults_fired"] == 5, "the 429s were not all met")
     assert_no_duplicate_exports(c)
 
 

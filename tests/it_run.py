@@ -224,13 +224,15 @@ def test_run_resolves_a_record_an_earlier_run_left_unresolved(c):
           "the second run did not say how it resolved the record: %r" % r.err)
 
 
-def test_unaccepted_export_503_is_retried(c):
+def test_ambiguous_export_503_is_looked_up_before_sending_again(c):
+    # SORACOM does not say a 503 means "not processed": the export list is read first.
     c.fake.faults({"op": "export_post", "action": "status:503", "count": 1})
     slot = past_slot()
     r = c.run(["run", "--at", iso(slot)])
     check(r.rc == 0, "run failed: %r" % r)
     assert_stored(c, DEVICES[0], slot)
     check(c.fake.posts(DEVICES[0], slot) == 1, "want exactly one accepted export")
+    check("none in the export list" in r.err, "503 not treated as ambiguous: %r" % r.err[-800:])
 
 
 def test_export_that_never_completes_times_out(c):
