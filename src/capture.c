@@ -45,6 +45,7 @@
 #define URL_SAFETY_MS        2000   /* stop using a URL this close to its expiry */
 #define MAX_LIST_PAGES       10     /* export list pages read while resolving an intent */
 #define MAX_CLOCK_WAIT_MS    60000  /* a slot further ahead of SORACOM's clock is not waited for */
+#define CLOCK_SLACK_MS       1000   /* how far the clock estimate may be off (Date: 1 s) */
 #define STORE_RETRY_MS       600000 /* an image that cannot be written is kept this long */
 #define UNLINK_TRIES         10     /* removals of a record tried before leaving it */
 
@@ -1779,7 +1780,11 @@ write_intent(struct capture *cap)
     cap->state = CS_INTENT;
     /* Every bound is in SORACOM's clock, as measured (see clock_ready): its requestedTime
      * values are compared with them, whatever this host's clock says. */
-    int64_t start = sc_time(ctx, process_start_ms);
+    /* This process's start bounds its first record from below: lower by the clock's
+     * resolution (a Date header's second), so an estimate a little high cannot put this
+     * request's export under it. An earlier process's unresolved records raise the bound
+     * past their fate below (unknown_end), so this slack never reaches their exports. */
+    int64_t start = sc_time(ctx, process_start_ms) - CLOCK_SLACK_MS;
     cap->intent_after = g->last_accepted > start ? g->last_accepted : start;
     if (sc_now(ctx) <= g->last_accepted) {
         /* Acceptance times tell a camera's exports apart: never two in one millisecond. */
