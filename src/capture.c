@@ -570,6 +570,10 @@ store(struct capture *cap)
     cap->meta[n++] = (struct sink_meta){"writer", "soracam-lake/" SORACAM_VERSION};
     if (cap->device_name[0])
         cap->meta[n++] = (struct sink_meta){"device_name", cap->device_name};
+    if (cap->jpeg_trailing) {
+        snprintf(cap->meta_buf[4], sizeof(cap->meta_buf[4]), "%zu", cap->jpeg_trailing);
+        cap->meta[n++] = (struct sink_meta){"jpeg_trailing_bytes", cap->meta_buf[4]};
+    }
     cap->obj.data = (const unsigned char *)cap->dl.resp.data;
     cap->obj.len = cap->bytes;
     md5_digest(cap->obj.data, cap->obj.len, cap->obj.md5);
@@ -632,10 +636,14 @@ downloaded(struct http_req *req, void *arg)
     }
     char err[256];
     if (jpeg_verify((const unsigned char *)req->resp.data, req->resp.len, &cap->width, &cap->height,
-                    err, sizeof(err)) < 0) {
+                    &cap->jpeg_trailing, err, sizeof(err)) < 0) {
         download_again(cap, err);
         return;
     }
+    if (cap->jpeg_trailing) /* a complete image, paid for: stored as downloaded, flagged */
+        log_warn("device=%s: export %s: %zu bytes after the JPEG's end-of-image marker; stored "
+                 "as downloaded (metadata jpeg_trailing_bytes)",
+                 cap->device_id, cap->export_id, cap->jpeg_trailing);
     cap->bytes = req->resp.len;
     store(cap);
 }
