@@ -394,7 +394,7 @@ journal_put(struct capture *cap, char *path,
 static void
 journal_add(struct capture *cap)
 {
-    if (!cap->ctx->sink->ops->list || cap->journaled)
+    if (!cap->ctx->sink->ops->list || !sink_can_remove(cap->ctx->sink) || cap->journaled)
         return;
     cap->journaled = true;
     journal_put(cap, journal_path(cap), NULL);
@@ -1461,7 +1461,7 @@ static void
 write_intent(struct capture *cap)
 {
     struct capture_ctx *ctx = cap->ctx;
-    if (!ctx->sink->ops->list || !ctx->sink->ops->remove) { /* a sink without a journal */
+    if (!ctx->sink->ops->list || !sink_can_remove(ctx->sink)) { /* a sink without a journal */
         export_post(cap);
         return;
     }
