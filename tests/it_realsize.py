@@ -1,6 +1,7 @@
 """Integration cases at real image sizes (300 KB stills, set explicitly through the fake's
 image_bytes): a rerun finds the stored slot on every sink, and an upload whose answer was lost
-is recognised as stored (409/412, then a lookup of the object's MD5), whatever the size."""
+is recognised as stored (409/412, then a lookup of the object's MD5), whatever the size; and a
+complete JPEG with bytes after its end-of-image marker is stored as downloaded, flagged."""
 import http.client
 import http.server
 import os
@@ -167,6 +168,91 @@ def test_realsize_blob_lost_upload_answer_then_409_is_stored(c):
               "image uploads %r (want the answer of the first lost, then 409/412)" % puts)
         heads = [s for m, p, s in proxy.seen if m == "HEAD" and p == name]
         check(200 in heads, "no lookup of the object after the conflict: %r" % heads)
+        check(c.fake.posts() == 1, "exported more than once")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        t.join(10)
+
+
+# ---- a complete JPEG with bytes after its end-of-image marker ----------------------------
+
+TRAILER = b"\0\0\0\0trailing-bytes\n"
+
+
+class _TrailerProxy(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """Stands in front of the fake SORACOM API: relays every request, points the image URLs
+    in its answers at itself, and serves each image with TRAILER appended (a complete JPEG
+    followed by bytes after its EOI, as some encoders and proxies produce)."""
+    daemon_threads = True
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.images = 0
+        super().__init__(("127.0.0.1", 0), _TrailerHandler)
+
+
+class _TrailerHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _forward(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        up = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=30)
+        try:
+            hdrs = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+            up.request(self.command, self.path, body=body, headers=hdrs)
+            resp = up.getresponse()
+            out = resp.read()
+            status, rh = resp.status, resp.getheaders()
+        finally:
+            up.close()
+        if self.path.startswith("/_img/") and status == 200:
+            out += TRAILER
+            self.server.images += 1
+        else:
+            out = out.replace(b"//127.0.0.1:%d/_img/" % self.server.upstream_port,
+                              b"//127.0.0.1:%d/_img/" % self.server.server_address[1])
+        self.send_response(status)
+        for k, v in rh:
+            if k.lower() not in ("transfer-encoding", "connection", "content-length", "date",
+                                 "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_PUT = do_POST = do_DELETE = _forward
+
+
+def test_jpeg_with_trailing_bytes_is_stored_as_downloaded_and_flagged(c):
+    import json
+    proxy = _TrailerProxy(c.fake.port)
+    t = threading.Thread(target=proxy.serve_forever, daemon=True)
+    t.start()
+    try:
+        slot = past_slot()
+        out = os.path.join(c.tmp, "captures")
+        env = c.env(AZURE_STORAGE_CONNECTION_STRING=None, AZURE_STORAGE_CONTAINER_NAME=None,
+                    SORACAM_SINK="dir:" + out,
+                    SORACOM_API_ENDPOINT="http://127.0.0.1:%d" % proxy.server_address[1])
+        r = c.run(["run", "--at", iso(slot)], env)
+        check(r.rc == 0, "run failed: %r" % r)
+        check(proxy.images == 1, "want one download through the proxy, got %d" % proxy.images)
+        path = os.path.join(out, slot_path(slot, DEVICES[0]))
+        with open(path, "rb") as f:
+            data = f.read()
+        served = c.fake.export_for(DEVICES[0], slot)
+        check(data.endswith(TRAILER) and md5(data[:-len(TRAILER)]) == served["md5"],
+              "not stored as downloaded (image plus its trailing bytes)")
+        side = json.load(open(path + ".json"))
+        check(side["metadata"].get("jpeg_trailing_bytes") == str(len(TRAILER)),
+              "no jpeg_trailing_bytes flag: %r" % side["metadata"])
+        check(("%d bytes after the JPEG's end-of-image marker" % len(TRAILER)) in r.err,
+              "no warning: %r" % r)
         check(c.fake.posts() == 1, "exported more than once")
     finally:
         proxy.shutdown()
