@@ -295,9 +295,7 @@ auth_hint(const struct azure_call *c, char *out, size_t outlen)
                  "altered, signed with a key that was rotated, or lack the permissions %s on "
                  "containers and objects (srt=co) for %s '%s'; also check this machine's clock "
                  "(see docs/azure-credentials.md)",
-                 cred, what,
-                 dfs ? "read, create, write and delete (sp=rcwd)"
-                     : "read, create and write (sp=rcw)",
+                 cred, what, "read, create, write, delete and list (sp=rcwdl)",
                  dfs ? "file system" : "container", cl->container);
     } else if (cl->conn->kind == AZURE_CRED_BEARER && refused) {
         snprintf(out, outlen,

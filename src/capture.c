@@ -588,7 +588,7 @@ journal_put(struct capture *cap, char *path,
 static void
 journal_add(struct capture *cap)
 {
-    if (!cap->ctx->sink->ops->list || cap->journaled)
+    if (!cap->ctx->sink->ops->list || !sink_can_remove(cap->ctx->sink) || cap->journaled)
         return;
     cap->journaled = true;
     journal_put(cap, journal_path(cap), NULL);
@@ -859,6 +859,10 @@ store(struct capture *cap)
     cap->meta[n++] = (struct sink_meta){"writer", "soracam-lake/" SORACAM_VERSION};
     if (cap->device_name[0])
         cap->meta[n++] = (struct sink_meta){"device_name", cap->device_name};
+    if (cap->jpeg_trailing) {
+        snprintf(cap->meta_buf[4], sizeof(cap->meta_buf[4]), "%zu", cap->jpeg_trailing);
+        cap->meta[n++] = (struct sink_meta){"jpeg_trailing_bytes", cap->meta_buf[4]};
+    }
     cap->obj.data = (const unsigned char *)cap->dl.resp.data;
     cap->obj.len = cap->bytes;
     md5_digest(cap->obj.data, cap->obj.len, cap->obj.md5);
@@ -921,10 +925,14 @@ downloaded(struct http_req *req, void *arg)
     }
     char err[256];
     if (jpeg_verify((const unsigned char *)req->resp.data, req->resp.len, &cap->width, &cap->height,
-                    err, sizeof(err)) < 0) {
+                    &cap->jpeg_trailing, err, sizeof(err)) < 0) {
         download_again(cap, err);
         return;
     }
+    if (cap->jpeg_trailing) /* a complete image, paid for: stored as downloaded, flagged */
+        log_warn("device=%s: export %s: %zu bytes after the JPEG's end-of-image marker; stored "
+                 "as downloaded (metadata jpeg_trailing_bytes)",
+                 cap->device_id, cap->export_id, cap->jpeg_trailing);
     cap->bytes = req->resp.len;
     store(cap);
 }
@@ -1768,7 +1776,7 @@ static void
 write_intent(struct capture *cap)
 {
     struct capture_ctx *ctx = cap->ctx;
-    if (!ctx->sink->ops->list || !ctx->sink->ops->remove) { /* a sink without a journal */
+    if (!ctx->sink->ops->list || !sink_can_remove(ctx->sink)) { /* a sink without a journal */
         export_post(cap);
         return;
     }

@@ -136,6 +136,7 @@ struct capture {
     bool post_unknown;      /* an export request's fate is not known yet */
     size_t bytes;           /* image size */
     int width, height;      /* image dimensions */
+    size_t jpeg_trailing;   /* bytes after the image's EOI marker (kept, flagged) */
     int64_t elapsed_ms;     /* from start to done */
     int export_posts;       /* export requests sent (billing-relevant) */
     bool no_footage;        /* SORACOM had no image for the moment (failed / time rejected) */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "redact.h"
 #include "sink.h"
+#include "sink_azure.h"
 #include "soracom.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@ struct checker {
     int passed, failed, advised;
     char probe_path[160];
     struct sink_object probe;
+    bool probe_stored; /* the probe object was written */
 };
 
 static void say(const char *mark, const char *fix, const char *fmt, va_list ap)
@@ -91,16 +93,107 @@ advise(struct checker *k, const char *fix, const char *fmt, ...)
 
 /* ---- the sink ---- */
 
+/* The permissions the storage needs, each proved by one request on a probe object under
+ * PROBE_ROOT: create and write it, read it back, list it, delete it. */
+enum perm { PERM_WRITE, PERM_READ, PERM_LIST, PERM_DELETE };
+
+static const struct {
+    const char *sas;  /* the SAS letters and their names */
+    const char *what; /* the permission in words */
+    const char *use;  /* what soracam-lake uses it for */
+} perms[] = {
+    [PERM_WRITE] = {"c (create) and w (write)", "create and write", "storing images"},
+    [PERM_READ] = {"r (read)", "read", "lookups and reading its records"},
+    [PERM_LIST] = {"l (list)", "list", "catch-up, the export journal and the gallery"},
+    [PERM_DELETE] = {"d (delete)", "delete", "removing its records under .soracam-lake/"},
+};
+
+/* Fails the check of permission p with the storage's answer in detail: names the SAS letter
+ * or the role that is missing when the storage refused it (HTTP 403). */
+static void
+perm_bad(struct checker *k, enum perm p, const char *detail)
+{
+    char fix[512];
+    bool refused = detail && strstr(detail, "403") != NULL;
+    enum azure_cred_kind kind = AZURE_CRED_SHARED_KEY;
+    if (k->cfg->sink == SINK_AZURE)
+        kind = ((const struct sink_azure *)k->sink)->az.conn->kind;
+    if (refused && kind == AZURE_CRED_SAS) {
+        snprintf(fix, sizeof(fix),
+                 "make a new SAS with sp=rcwdl (read, create, write, delete, list) for the "
+                 "container; soracam-lake needs %s for %s (see docs/azure-credentials.md)",
+                 perms[p].sas, perms[p].use);
+        bad(k, fix, "storage: SAS lacks %s: %s", perms[p].sas, detail);
+        return;
+    }
+    if (refused && kind == AZURE_CRED_BEARER) {
+        snprintf(fix, sizeof(fix),
+                 "assign the identity the role \"Storage Blob Data Contributor\" on the "
+                 "container or account (it includes %s); soracam-lake needs it for %s",
+                 perms[p].what, perms[p].use);
+        bad(k, fix, "storage: the identity lacks %s permission: %s", perms[p].what, detail);
+        return;
+    }
+    snprintf(fix, sizeof(fix), "see the message; soracam-lake needs %s permission for %s",
+             perms[p].what, perms[p].use);
+    bad(k, fix, "storage: cannot %s: %s", perms[p].what, detail ? detail : "unknown error");
+}
+
 static void
 probe_removed(void *arg, enum sink_status st, const char *detail)
 {
     struct checker *k = arg;
     if (st == SINK_OK)
-        ok(k, "storage: writable (probe object created and removed)");
+        ok(k, "storage: delete (probe object removed)");
     else
-        bad(k, "grant delete permission too (a SAS needs d), or remove the probe by hand",
-            "storage: the probe object %s could not be removed: %s", k->probe_path,
-            detail ? detail : "unknown error");
+        perm_bad(k, PERM_DELETE, detail);
+}
+
+static void
+probe_remove(struct checker *k)
+{
+    if (k->sink->ops->remove)
+        k->sink->ops->remove(k->sink, k->probe_path, probe_removed, k);
+}
+
+static void
+probe_listed(void *arg, enum sink_status st, const char *detail, char *const *names, size_t n)
+{
+    struct checker *k = arg;
+    bool found = false;
+    for (size_t i = 0; st == SINK_OK && i < n; i++)
+        found = found || strcmp(names[i], k->probe_path) == 0;
+    if (st == SINK_OK && (found || !k->probe_stored))
+        ok(k, "storage: list");
+    else if (st == SINK_OK)
+        perm_bad(k, PERM_LIST, "the listing does not show the probe object");
+    else
+        perm_bad(k, PERM_LIST, detail);
+    if (k->probe_stored)
+        probe_remove(k);
+}
+
+static void
+probe_list(struct checker *k)
+{
+    if (k->sink->ops->list)
+        k->sink->ops->list(k->sink, PROBE_ROOT, probe_listed, k);
+    else if (k->probe_stored)
+        probe_remove(k);
+}
+
+static void
+probe_read(void *arg, enum sink_status st, const char *detail, const unsigned char *data,
+           size_t len)
+{
+    struct checker *k = arg;
+    if (st == SINK_OK && len == k->probe.len && memcmp(data, k->probe.data, len) == 0)
+        ok(k, "storage: read (probe object read back)");
+    else if (st == SINK_OK || st == SINK_ABSENT)
+        perm_bad(k, PERM_READ, "the probe object read back differs from what was written");
+    else
+        perm_bad(k, PERM_READ, detail);
+    probe_list(k);
 }
 
 static void
@@ -108,13 +201,16 @@ probe_written(void *arg, enum sink_status st, const char *detail)
 {
     struct checker *k = arg;
     if (st != SINK_OK && st != SINK_EXISTS) {
-        bad(k,
-            "see the message: give the identity or key write access to the container "
-            "(role Storage Blob Data Contributor, or a SAS with r, c, w, d, l)",
-            "storage: cannot write: %s", detail ? detail : "unknown error");
+        perm_bad(k, PERM_WRITE, detail);
+        probe_list(k); /* still names a missing list permission */
         return;
     }
-    k->sink->ops->remove(k->sink, k->probe_path, probe_removed, k);
+    k->probe_stored = true;
+    ok(k, "storage: writable: create and write (probe object %s stored)", k->probe_path);
+    if (k->sink->ops->get)
+        k->sink->ops->get(k->sink, k->probe_path, 4096, probe_read, k);
+    else
+        probe_list(k);
 }
 
 static void

@@ -350,8 +350,9 @@ on_header(char *data, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
         buf_clear(&req->resp_headers); /* a new response (after 100 Continue) */
-    if (len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
-        /* Size the body buffer once instead of growing it by doubling. */
+    if (!req->no_body && len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
+        /* Size the body buffer once instead of growing it by doubling. (A HEAD's
+         * Content-Length describes a body that never comes: nothing to size.) */
         unsigned long long clen = strtoull(data + 15, NULL, 10);
         if (clen > req->resp.cap && clen < req->resp.max && req->resp.len == 0) {
             req->resp.data = xrealloc(req->resp.data, (size_t)clen + 1);
@@ -454,13 +455,18 @@ http_start(struct loop *l, struct http_req *req)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->resp.max);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
     if (req->exact_url)
         curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 
     const char *m = req->method ? req->method : "GET";
-    if (strcmp(m, "HEAD") == 0) {
+    req->no_body = strcmp(m, "HEAD") == 0;
+    /* The cap applies to a body. A HEAD's Content-Length is the size of the object it
+     * describes, not of anything sent, so a HEAD gets no cap from it (its headers keep
+     * theirs); on_body still enforces resp.max should a body arrive anyway. */
+    if (!req->no_body)
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->resp.max);
+    if (req->no_body) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (strcmp(m, "GET") != 0) {
         if (strcmp(m, "POST") != 0)

@@ -59,6 +59,7 @@ struct http_req {
     struct loop *loop;
     bool overflow;
     bool header_overflow;
+    bool no_body; /* a HEAD: no body is read, so Content-Length sets no cap */
     size_t body_sent;
 };
 

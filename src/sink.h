@@ -15,6 +15,8 @@ enum sink_status {
     SINK_EXISTS, /* the object is there (exists: present; put: someone else stored it) */
     SINK_ABSENT, /* exists: the object is not there */
     SINK_ERROR,  /* failed; the detail says why */
+    SINK_DENIED, /* remove only: the credential may not delete. The sink has said so once
+                    (the first time, with the fix) and marked itself (sink_can_remove) */
 };
 
 struct sink_meta {
@@ -56,7 +58,8 @@ struct sink_ops {
      * obj must stay valid until cb runs. */
     void (*put)(struct sink *s, const char *path, const struct sink_object *obj, sink_cb *cb,
                 void *arg);
-    /* Deletes path (a record of soracam-lake's own, never an image); NULL: cannot. */
+    /* Deletes path (a record of soracam-lake's own, never an image): SINK_OK (also when it
+     * was not there), SINK_DENIED or SINK_ERROR; NULL: cannot. */
     void (*remove)(struct sink *s, const char *path, sink_cb *cb, void *arg);
     /* Removes a name-only record (see sink_object.name_only); NULL: remove does. */
     void (*remove_record)(struct sink *s, const char *path, sink_cb *cb, void *arg);
@@ -72,7 +75,32 @@ struct sink_ops {
 
 struct sink {
     const struct sink_ops *ops;
+    bool remove_denied;  /* a delete was refused for lack of permission (said once) */
+    sink_cb *prepare_cb; /* the caller of a prepare in progress (sink_prepare_probe_delete) */
+    void *prepare_arg;   /* its argument */
 };
+
+/* Whether records written to s can be removed again: it has a remove operation and no delete
+ * has been refused for lack of permission. Records that cannot be removed would pile up, so
+ * a sink for which this is false is used like one without a journal. */
+static inline bool
+sink_can_remove(const struct sink *s)
+{
+    return s->ops->remove && !s->remove_denied;
+}
+
+/* Where a sink's prepare proves it may delete: a DELETE of this path, which never exists,
+ * answers "not found" when deleting is allowed and "denied" when it is not. */
+#define SINK_DELETE_PROBE ".soracam-lake/probe/delete-permission"
+
+/* For a back-end's prepare: replaces *cb and *arg so that, once the preparation succeeds,
+ * a remove of SINK_DELETE_PROBE runs before the caller's callback (which gets SINK_OK
+ * either way; a refusal is said and marked by sink_remove_denied). One prepare at a time. */
+void sink_prepare_probe_delete(struct sink *s, sink_cb **cb, void **arg);
+
+/* Notes that s refused a delete for lack of permission: says so once per sink (that is, per
+ * process) with fix, and marks s. Returns SINK_DENIED for the remove's callback. */
+enum sink_status sink_remove_denied(struct sink *s, const char *detail, const char *fix);
 
 extern const struct sink_ops sink_dir_ops;
 extern const struct sink_ops sink_blob_ops;

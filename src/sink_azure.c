@@ -158,3 +158,27 @@ sink_azure_op_prepared(struct sink_azure_op *op)
     }
     return false;
 }
+
+bool
+sink_azure_remove_refused(struct sink_azure_op *op)
+{
+    struct azure_call *c = &op->call;
+    char detail[1536], fix[512];
+    if (azure_call_status(c) != 403 || azure_call_auth_refused(c))
+        return false;
+    azure_call_describe(c, detail, sizeof(detail));
+    if (op->s->az.conn->kind == AZURE_CRED_SAS)
+        snprintf(fix, sizeof(fix),
+                 "the SAS lacks d (delete): make a new one with sp=rcwdl (read, create, write, "
+                 "delete, list) for %s '%s' (see docs/azure-credentials.md)",
+                 op->s->kind, op->s->az.container);
+    else
+        snprintf(fix, sizeof(fix),
+                 "give the identity delete rights on %s '%s': the role \"Storage Blob Data "
+                 "Contributor\" includes them (see docs/azure-credentials.md)",
+                 op->s->kind, op->s->az.container);
+    char said[1700];
+    snprintf(said, sizeof(said), "delete refused: %s", detail);
+    sink_azure_op_finish(op, sink_remove_denied(&op->s->base, said, fix), said);
+    return true;
+}

@@ -58,5 +58,9 @@ void sink_azure_op_finish(struct sink_azure_op *op, enum sink_status st, const c
  * a refused credential continues with a warning (a SAS or role scoped below the account may
  * not create containers; the first write tells). Returns true when op was finished. */
 bool sink_azure_op_prepared(struct sink_azure_op *op);
+/* Ends a remove whose answer is a 403 for lack of permission (not a refused credential) with
+ * SINK_DENIED, said once per sink with the fix for the credential in use. Returns true when
+ * op was finished. */
+bool sink_azure_remove_refused(struct sink_azure_op *op);
 
 #endif

@@ -152,6 +152,8 @@ op_done(struct azure_call *call)
             sink_azure_op_finish(op, SINK_OK, NULL);
             return;
         }
+        if (sink_azure_remove_refused(op))
+            return;
         break;
     case OP_LIST: {
         struct blob_list_op *lo = (struct blob_list_op *)op;
@@ -240,6 +242,7 @@ op_send(struct sink_azure_op *op, enum blob_step step)
 static void
 blob_prepare(struct sink *base, sink_cb *cb, void *arg)
 {
+    sink_prepare_probe_delete(base, &cb, &arg);
     op_send(sink_azure_op_new(0, base, NULL, NULL, cb, arg, op_done), OP_PREPARE);
 }
 

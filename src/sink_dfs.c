@@ -332,6 +332,7 @@ op_send(struct dfs_op *d, enum dfs_step step)
 static void
 dfs_prepare(struct sink *base, sink_cb *cb, void *arg)
 {
+    sink_prepare_probe_delete(base, &cb, &arg);
     op_send(sink_azure_op_new(sizeof(struct dfs_op), base, NULL, NULL, cb, arg, op_done),
             ST_PREPARE);
 }
@@ -496,6 +497,8 @@ remove_done(struct azure_call *call)
         sink_azure_op_finish(op, SINK_OK, NULL);
         return;
     }
+    if (sink_azure_remove_refused(op))
+        return;
     azure_call_failure(call, detail, sizeof(detail));
     sink_azure_op_finish(op, SINK_ERROR, detail);
 }

@@ -467,7 +467,16 @@ dir_remove(struct sink *base, const char *path, sink_cb *cb, void *arg)
         cb(arg, SINK_OK, NULL);
         return;
     }
+    bool denied = errno == EACCES || errno == EPERM;
     snprintf(detail, sizeof(detail), "cannot remove %s: %s", full, strerror(errno));
+    if (denied) {
+        cb(arg,
+           sink_remove_denied(base, detail,
+                              "let the user soracam-lake runs as write to the directories "
+                              "under .soracam-lake/ in the storage directory"),
+           detail);
+        return;
+    }
     cb(arg, SINK_ERROR, detail);
 }
 

@@ -9,7 +9,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int w = -1, h = -1;
     char err[256] = "";
-    int rc = jpeg_verify(data, size, &w, &h, err, sizeof(err));
+    int rc = jpeg_verify(data, size, &w, &h, NULL, err, sizeof(err));
     if (rc == 0) {
         /* Accepted: a frame size within the 16-bit fields, SOI first and EOI last. */
         FUZZ_CHECK(w > 0 && h > 0 && w <= 65535 && h <= 65535);
@@ -18,9 +18,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK(rc == -1 && err[0] != '\0');
     }
+    /* Accepting bytes after the EOI: whatever was accepted before still is, with none
+     * counted; anything else accepted has an EOI right before its trailing bytes. */
+    size_t trailing = (size_t)-1;
+    int rc2 = jpeg_verify(data, size, &w, &h, &trailing, err, sizeof(err));
+    if (rc == 0)
+        FUZZ_CHECK(rc2 == 0 && trailing == 0);
+    if (rc2 == 0) {
+        FUZZ_CHECK(trailing <= size - 4);
+        FUZZ_CHECK(data[size - trailing - 2] == 0xFF && data[size - trailing - 1] == 0xD9);
+    } else {
+        FUZZ_CHECK(rc2 == -1 && err[0] != '\0');
+    }
     /* A message buffer too small for any message must still be handled. */
     char tiny[4];
-    rc = jpeg_verify(data, size, &w, &h, tiny, sizeof(tiny));
+    rc = jpeg_verify(data, size, &w, &h, &trailing, tiny, sizeof(tiny));
     FUZZ_CHECK(rc == 0 || strlen(tiny) < sizeof(tiny));
     return 0;
 }

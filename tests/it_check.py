@@ -128,3 +128,88 @@ def test_check_capture_asks_before_spending(c):
     check(c.fake.posts() == 0, "exported without confirmation")
     r = c.run(["check", "--yes"])
     check(r.rc == 2 and "check --capture" in r.err, "--yes without --capture accepted: %r" % r)
+
+# ---- the storage permissions, proved one by one (container SAS against Azurite) ----------
+
+def _container_sas_env(c, permission):
+    """A container SAS with exactly the given permission letters for a container made here
+    (a container SAS cannot create its container), as AZURE_STORAGE_SAS_TOKEN."""
+    import datetime
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+    c.container_client().create_container()
+    sas = generate_container_sas(
+        "devstoreaccount1", c.container, account_key=AZURITE_KEY,
+        permission=ContainerSasPermissions.from_string(permission),
+        expiry=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1))
+    url = "http://127.0.0.1:%d/devstoreaccount1" % c.h.azurite_port
+    sig = [p for p in sas.split("&") if p.startswith("sig=")][0][4:]
+    return c.env(AZURE_STORAGE_CONNECTION_STRING=None, AZURE_STORAGE_ACCOUNT_URL=url,
+                 AZURE_STORAGE_SAS_TOKEN=sas), sig
+
+
+def _no_sig(r, sig):
+    import urllib.parse
+    out = r.out + r.err
+    check(sig not in out and urllib.parse.unquote(sig) not in out, "the SAS signature was printed")
+
+
+def test_check_sas_without_delete_is_named(c):
+    env, sig = _container_sas_env(c, "rcwl")
+    r = c.run(["check"], env)
+    check(r.rc == 1 and "NOT READY" in r.out, "want exit 1: %r" % r)
+    fails(r, "SAS lacks d (delete)", "AuthorizationPermissionMismatch", "sp=rcwdl")
+    for passed in ("storage: writable", "storage: read", "storage: list"):
+        check([l for l in r.out.splitlines() if l.startswith("\u2714 " + passed)],
+              "%r not passed: %s" % (passed, r.out))
+    check(len([l for l in r.out.splitlines() if l.startswith("\u2718")]) == 1,
+          "more than the delete failed: %s" % r.out)
+    _no_sig(r, sig)
+
+
+def test_check_sas_without_list_or_read_is_named(c):
+    env, sig = _container_sas_env(c, "cwd")
+    r = c.run(["check"], env)
+    check(r.rc == 1, "want exit 1: %r" % r)
+    fails(r, "SAS lacks r (read)", "SAS lacks l (list)")
+    check(not [l for l in r.out.splitlines() if "lacks d" in l], "delete named: %s" % r.out)
+    _no_sig(r, sig)
+
+
+def test_check_sas_with_every_permission_passes_and_run_leaves_no_record(c):
+    env, sig = _container_sas_env(c, "racwdl")
+    r = c.run(["check"], env)
+    check(r.rc == 0 and "READY (all" in r.out, "check failed: %r" % r)
+    for passed in ("writable", "read", "list", "delete"):
+        check([l for l in r.out.splitlines() if l.startswith("\u2714 storage: " + passed)],
+              "%r not passed: %s" % (passed, r.out))
+    from it_run import past_slot
+    from harness import iso
+    r = c.run(["run", "--at", iso(past_slot())], env)
+    check(r.rc == 0, "run failed: %r" % r)
+    check("may not delete" not in r.err, "a delete was refused: %r" % r)
+    left = [n for n in c.blobs(reserved=True) if n.startswith(".soracam-lake/")]
+    check(left == [], "records left behind: %r" % left)
+    _no_sig(r, sig)
+
+
+def test_run_with_sas_without_delete_says_it_once_and_stops_writing_records(c):
+    """Without d the records cannot be removed: said once per process with the fix (not
+    once per image), and no more are written, so they do not pile up."""
+    from it_run import past_slot
+    from harness import DEVICES as devs, iso
+    env, sig = _container_sas_env(c, "rcwl")
+    env.update(SORACOM_DEVICE_ID="", SORACOM_DEVICE_IDS=",".join(devs))
+    env.pop("SORACOM_DEVICE_ID")
+    r = c.run(["run", "--at", iso(past_slot(60))], env)
+    check(r.rc == 0, "run failed: %r" % r)
+    check(r.err.count("may not delete") == 1, "want the refusal said once: %r" % r)
+    check("lacks d (delete)" in r.err and "sp=rcwdl" in r.err, "no fix given: %r" % r)
+    check("could not update the export journal" not in r.err, "said per image: %r" % r)
+    first = [n for n in c.blobs(reserved=True) if n.startswith(".soracam-lake/exports/")]
+    check(first == [], "records written although they cannot be removed: %r" % first)
+    r = c.run(["run", "--at", iso(past_slot(120))], env)
+    check(r.rc == 0 and r.err.count("may not delete") == 1, "second run: %r" % r)
+    later = [n for n in c.blobs(reserved=True) if n.startswith(".soracam-lake/exports/")]
+    check(later == [], "records pile up: %r" % later)
+    _no_sig(r, sig)
+

@@ -251,19 +251,28 @@ test_table(void **state)
         const struct jpeg_case *c = &cases[i];
         struct image im;
         char err[200] = "";
-        int w = -7, h = -7;
+        int w, h;
         build(c, &im);
-        int rc = jpeg_verify(im.d, im.n, &w, &h, err, sizeof(err));
-        bool ok = rc == c->want_rc;
-        if (ok && rc == 0)
-            ok = w == c->width && h == c->height;
-        if (ok && rc != 0)
-            ok = strstr(err, c->want_err) != NULL;
-        if (!ok) {
-            print_error("case '%s': rc %d (want %d), %dx%d (want %dx%d), err '%s' (want '%s')\n",
-                        c->name, rc, c->want_rc, w, h, c->width, c->height, err,
-                        c->want_err ? c->want_err : "");
-            failures++;
+        /* The same verdict whether or not trailing bytes would be accepted: none of these
+         * images has any. */
+        for (int with_trailing = 0; with_trailing < 2; with_trailing++) {
+            size_t trailing = 99;
+            err[0] = '\0';
+            w = h = -7;
+            int rc =
+                jpeg_verify(im.d, im.n, &w, &h, with_trailing ? &trailing : NULL, err, sizeof(err));
+            bool ok = rc == c->want_rc;
+            if (ok && rc == 0)
+                ok = w == c->width && h == c->height && (!with_trailing || trailing == 0);
+            if (ok && rc != 0)
+                ok = strstr(err, c->want_err) != NULL;
+            if (!ok) {
+                print_error("case '%s'%s: rc %d (want %d), %dx%d (want %dx%d), err '%s' (want "
+                            "'%s')\n",
+                            c->name, with_trailing ? " (trailing accepted)" : "", rc, c->want_rc, w,
+                            h, c->width, c->height, err, c->want_err ? c->want_err : "");
+                failures++;
+            }
         }
     }
     assert_int_equal(failures, 0);
@@ -293,11 +302,17 @@ test_short_and_foreign(void **state)
     for (size_t i = 0; i < ARRAY_LEN(raw); i++) {
         char err[200] = "";
         int w = 0, h = 0;
-        int rc =
-            jpeg_verify((const unsigned char *)raw[i].bytes, raw[i].len, &w, &h, err, sizeof(err));
+        int rc = jpeg_verify((const unsigned char *)raw[i].bytes, raw[i].len, &w, &h, NULL, err,
+                             sizeof(err));
         if (rc != -1 || strstr(err, raw[i].want_err) == NULL)
             fail_msg("case '%s': rc %d, err '%s' (want '%s')", raw[i].name, rc, err,
                      raw[i].want_err);
+        size_t trailing = 0;
+        rc = jpeg_verify((const unsigned char *)raw[i].bytes, raw[i].len, &w, &h, &trailing, err,
+                         sizeof(err));
+        if (rc != -1 || strstr(err, raw[i].want_err) == NULL)
+            fail_msg("case '%s' (trailing accepted): rc %d, err '%s' (want '%s')", raw[i].name, rc,
+                     err, raw[i].want_err);
     }
 }
 
@@ -309,7 +324,8 @@ test_small_err_buffer(void **state)
     char err[12];
     int w = 0, h = 0;
     memset(err, 'x', sizeof(err));
-    assert_int_equal(jpeg_verify((const unsigned char *)"nope", 4, &w, &h, err, sizeof(err)), -1);
+    assert_int_equal(jpeg_verify((const unsigned char *)"nope", 4, &w, &h, NULL, err, sizeof(err)),
+                     -1);
     assert_int_equal(strlen(err), sizeof(err) - 1);
     assert_string_equal(err, "not a JPEG ");
 }
@@ -327,7 +343,10 @@ test_dimensions_from_first_scan_frame(void **state)
     build(&c, &im);
     put_sof(&im, 0xC0, 16, 16); /* looks like a frame header but lies in the scan data */
     PUT(&im, 0xFF, 0xD9);
-    assert_int_equal(jpeg_verify(im.d, im.n, &w, &h, err, sizeof(err)), 0);
+    assert_int_equal(jpeg_verify(im.d, im.n, &w, &h, NULL, err, sizeof(err)), 0);
+    size_t trailing = 99;
+    assert_int_equal(jpeg_verify(im.d, im.n, &w, &h, &trailing, err, sizeof(err)), 0);
+    assert_int_equal(trailing, 0);
     assert_int_equal(w, 800);
     assert_int_equal(h, 600);
 }
@@ -347,7 +366,77 @@ test_sos_header_swallowing_eoi(void **state)
     int w = 0, h = 0;
     build(&c, &im);
     PUT(&im, 0xFF, 0xDA, 0x00, 0x04, 0xFF, 0xD9);
-    assert_int_equal(jpeg_verify(im.d, im.n, &w, &h, err, sizeof(err)), -1);
+    assert_int_equal(jpeg_verify(im.d, im.n, &w, &h, NULL, err, sizeof(err)), -1);
+    size_t trailing = 0;
+    assert_int_equal(jpeg_verify(im.d, im.n, &w, &h, &trailing, err, sizeof(err)), -1);
+}
+
+/* A complete image followed by bytes after its EOI: refused when the caller does not accept
+ * trailing bytes, accepted with their count when it does. Truncated images stay refused. */
+static void
+test_trailing_bytes_after_eoi(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        enum part parts[16];
+        const unsigned char *tail;
+        size_t ntail;
+        int want_rc;      /* with trailing accepted */
+        size_t want_tail; /* bytes counted when accepted */
+    } tcases[] = {
+        {"zero padding", {FULL, P_END}, (const unsigned char *)"\0\0\0\0\0\0\0", 7, 0, 7},
+        {"text", {FULL, P_END}, (const unsigned char *)"GARBAGE", 7, 0, 7},
+        {"a second EOI at the very end",
+         {FULL, P_END},
+         (const unsigned char *)"ab\xFF\xD9",
+         4,
+         0,
+         4},
+        {"one byte", {FULL, P_END}, (const unsigned char *)"\n", 1, 0, 1},
+        {"progressive: DHT and a second scan before the EOI",
+         {P_SOI, P_SOF2, P_DHT, P_SOS, P_DATA, P_DHT, P_SOS, P_DATA, P_EOI, P_END},
+         (const unsigned char *)"xyz",
+         3,
+         0,
+         3},
+        {"truncated scan data and junk (no EOI at all)",
+         {P_SOI, P_SOF0, P_SOS, P_DATA, P_END},
+         (const unsigned char *)"junk",
+         4,
+         -1,
+         0},
+        {"a segment between scans running past the end",
+         {P_SOI, P_SOF0, P_SOS, P_DATA, P_LONG, P_END},
+         (const unsigned char *)"junk",
+         4,
+         -1,
+         0},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(tcases); i++) {
+        struct jpeg_case c = {tcases[i].name, {P_END}, 640, 480, 0, NULL};
+        memcpy(c.parts, tcases[i].parts, sizeof(c.parts));
+        struct image im;
+        char err[200] = "";
+        int w = 0, h = 0;
+        size_t trailing = 12345;
+        build(&c, &im);
+        put(&im, tcases[i].tail, tcases[i].ntail);
+        int rc = jpeg_verify(im.d, im.n, &w, &h, &trailing, err, sizeof(err));
+        if (rc != tcases[i].want_rc)
+            fail_msg("case '%s': rc %d (want %d), err '%s'", tcases[i].name, rc, tcases[i].want_rc,
+                     err);
+        if (rc == 0 && (trailing != tcases[i].want_tail || w != 640 || h != 480))
+            fail_msg("case '%s': %zu trailing bytes (want %zu), %dx%d", tcases[i].name, trailing,
+                     tcases[i].want_tail, w, h);
+        if (rc != 0 && !strstr(err, "end-of-image"))
+            fail_msg("case '%s': err '%s' (want end-of-image)", tcases[i].name, err);
+        /* Without acceptance nothing after the EOI is allowed (unless it ends in an EOI). */
+        bool ends_eoi = im.d[im.n - 2] == 0xFF && im.d[im.n - 1] == 0xD9;
+        rc = jpeg_verify(im.d, im.n, &w, &h, NULL, err, sizeof(err));
+        if (!ends_eoi && (rc != -1 || !strstr(err, "end-of-image")))
+            fail_msg("case '%s' (trailing refused): rc %d, err '%s'", tcases[i].name, rc, err);
+    }
 }
 
 int
@@ -359,6 +448,7 @@ main(void)
         cmocka_unit_test(test_small_err_buffer),
         cmocka_unit_test(test_dimensions_from_first_scan_frame),
         cmocka_unit_test(test_sos_header_swallowing_eoi),
+        cmocka_unit_test(test_trailing_bytes_after_eoi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
