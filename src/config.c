@@ -71,13 +71,16 @@ const struct config_opt config_opts[] = {
                        "read settings from FILE: KEY=VALUE lines with these variable names "
                        "(flags, then the environment, take precedence)"},
     [O_AUTH_KEY_ID] = {"SORACOM_AUTH_KEY_ID", "auth-key-id", "keyId-...", NULL,
-                       "SORACOM AuthKey ID of the SAM user (required)"},
+                       "SORACOM AuthKey ID of the SAM user: keyId- and printable ASCII without "
+                       "blanks (required)"},
     [O_AUTH_KEY] =
         {"SORACOM_AUTH_KEY", NULL, "secret-...", NULL,
-         "SORACOM AuthKey secret (required; environment or --config file, never a flag)"},
-    [O_DEVICE_ID] = {"SORACOM_DEVICE_ID", NULL, "ID", NULL, "one camera's device id"},
+         "SORACOM AuthKey secret, printable ASCII without blanks (required; environment or "
+         "--config file, never a flag)"},
+    [O_DEVICE_ID] = {"SORACOM_DEVICE_ID", NULL, "ID", NULL,
+                     "one camera's device id: ASCII letters, digits, - and _"},
     [O_DEVICE_IDS] = {"SORACOM_DEVICE_IDS", "device", "ID[,ID...]", NULL,
-                      "cameras' device ids; the flag may be repeated"},
+                      "cameras' device ids, comma-separated, or all; the flag may be repeated"},
     [O_ENDPOINT] = {"SORACOM_API_ENDPOINT", "endpoint", "URL", DEFAULT_ENDPOINT,
                     "SORACOM API (https://g.api.soracom.io for the global coverage)"},
     [O_CONN] = {"AZURE_STORAGE_CONNECTION_STRING", NULL, "STRING", NULL,
@@ -90,7 +93,7 @@ const struct config_opt config_opts[] = {
                 "where images go; default azure when Azure storage is configured, else "
                 "dir:" DEFAULT_SINK_DIR},
     [O_TEMPLATE] = {"SORACAM_PATH_TEMPLATE", "template", "TEMPLATE", TEMPLATE_DEFAULT,
-                    "object path for each image"},
+                    "object path for each image: relative, no segment starting with '.'"},
     [O_TZ] = {"SORACAM_TIMEZONE", "timezone", "ZONE", "UTC",
               "time zone of the dates in object paths (UTC, +09:00, Asia/Tokyo)"},
     [O_SCHEDULE] = {"SORACAM_SCHEDULE", "schedule", "CRON", DEFAULT_SCHEDULE,
