@@ -156,8 +156,14 @@ usage_read(struct soracom_call *call, void *arg)
         d->fetched_mono -= REFRESH_MS - RETRY_MS; /* try again sooner */
         snprintf(d->error, sizeof(d->error), "%s",
                  call->error[0] ? call->error : "unexpected usage answer");
-        log_warn("camera %s: could not read the export budget (%s); exporting anyway", d->id,
-                 d->error);
+        /* No request was sent: the SORACOM session could not be set up, which the client has
+         * logged already (and the capture will report); saying it again here would only
+         * repeat the same message. */
+        if (call->outcome == SORACOM_FAILED && call->first_sent_ms == 0)
+            log_debug("camera %s: export budget not read (%s)", d->id, d->error);
+        else
+            log_warn("camera %s: could not read the export budget (%s); exporting anyway", d->id,
+                     d->error);
     }
     soracom_call_clear(call);
     answer_waiters(b, d);

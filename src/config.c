@@ -71,13 +71,16 @@ const struct config_opt config_opts[] = {
                        "read settings from FILE: KEY=VALUE lines with these variable names "
                        "(flags, then the environment, take precedence)"},
     [O_AUTH_KEY_ID] = {"SORACOM_AUTH_KEY_ID", "auth-key-id", "keyId-...", NULL,
-                       "SORACOM AuthKey ID of the SAM user (required)"},
+                       "SORACOM AuthKey ID of the SAM user: keyId- and printable ASCII without "
+                       "blanks (required)"},
     [O_AUTH_KEY] =
         {"SORACOM_AUTH_KEY", NULL, "secret-...", NULL,
-         "SORACOM AuthKey secret (required; environment or --config file, never a flag)"},
-    [O_DEVICE_ID] = {"SORACOM_DEVICE_ID", NULL, "ID", NULL, "one camera's device id"},
+         "SORACOM AuthKey secret, printable ASCII without blanks (required; environment or "
+         "--config file, never a flag)"},
+    [O_DEVICE_ID] = {"SORACOM_DEVICE_ID", NULL, "ID", NULL,
+                     "one camera's device id: ASCII letters, digits, - and _"},
     [O_DEVICE_IDS] = {"SORACOM_DEVICE_IDS", "device", "ID[,ID...]", NULL,
-                      "cameras' device ids; the flag may be repeated"},
+                      "cameras' device ids, comma-separated, or all; the flag may be repeated"},
     [O_ENDPOINT] = {"SORACOM_API_ENDPOINT", "endpoint", "URL", DEFAULT_ENDPOINT,
                     "SORACOM API (https://g.api.soracom.io for the global coverage)"},
     [O_CONN] = {"AZURE_STORAGE_CONNECTION_STRING", NULL, "STRING", NULL,
@@ -90,7 +93,7 @@ const struct config_opt config_opts[] = {
                 "where images go; default azure when Azure storage is configured, else "
                 "dir:" DEFAULT_SINK_DIR},
     [O_TEMPLATE] = {"SORACAM_PATH_TEMPLATE", "template", "TEMPLATE", TEMPLATE_DEFAULT,
-                    "object path for each image"},
+                    "object path for each image: relative, no segment starting with '.'"},
     [O_TZ] = {"SORACAM_TIMEZONE", "timezone", "ZONE", "UTC",
               "time zone of the dates in object paths (UTC, +09:00, Asia/Tokyo)"},
     [O_SCHEDULE] = {"SORACAM_SCHEDULE", "schedule", "CRON", DEFAULT_SCHEDULE,
@@ -197,27 +200,146 @@ problem(struct problems *p, int opt, const char *fmt, ...)
     p->count++;
 }
 
-static void
+bool
+config_device_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *id; id++)
+        if (!((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
+              (*id >= '0' && *id <= '9') || *id == '-' || *id == '_'))
+            return false;
+    return true;
+}
+
+void
+config_escape(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (outlen == 0)
+        return;
+    for (size_t i = 0; i < n && o + 1 < outlen;) {
+        unsigned char c = (unsigned char)s[i];
+        char piece[16];
+        size_t used = 1;
+        if (c > ' ' && c < 0x7f && c != '\\' && c != '\'') {
+            piece[0] = (char)c;
+            piece[1] = '\0';
+        } else if (c == ' ') {
+            snprintf(piece, sizeof(piece), " ");
+        } else if (c == '\\' || c == '\'') {
+            snprintf(piece, sizeof(piece), "\\%c", c);
+        } else {
+            /* A well-formed UTF-8 character is shown as its code point, anything else as
+             * bytes: neither a control nor a bidi character reaches a terminal or a log. */
+            unsigned cp = 0;
+            size_t len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+            if (c >= 0x80 && len && i + len <= n) {
+                cp = c & (0x3f >> (len - 1));
+                for (size_t k = 1; k < len; k++) {
+                    unsigned char cc = (unsigned char)s[i + k];
+                    if ((cc & 0xc0) != 0x80) {
+                        len = 0;
+                        break;
+                    }
+                    cp = (cp << 6) | (cc & 0x3f);
+                }
+            } else {
+                len = 0;
+            }
+            if (len && cp >= 0x80 && cp <= 0x10ffff) {
+                snprintf(piece, sizeof(piece), "<U+%04X>", cp);
+                used = len;
+            } else {
+                snprintf(piece, sizeof(piece), "\\x%02x", c);
+            }
+        }
+        size_t pl = strlen(piece);
+        if (o + pl >= outlen)
+            break;
+        memcpy(out + o, piece, pl);
+        o += pl;
+        i += used;
+    }
+    out[o] = '\0';
+}
+
+#define LIST_SHOWN_CHARS 300 /* how much of a parsed list a message shows */
+#define LIST_BAD_SHOWN   3   /* bad items named one by one; the rest are counted */
+
+/* Reads a comma-separated list of device ids into cfg->devices (duplicates dropped). Blanks
+ * around commas are trimmed; an empty item, a blank inside an id or any character other than
+ * ASCII letters, digits, '-' and '_' is a problem that names the item and shows the list as
+ * it was read. Returns the number of bad items. */
+static size_t
 add_devices(struct config *cfg, struct problems *p, int opt, const char *list)
 {
-    char *copy = xstrdup(list), *save = NULL;
-    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-        if (!devices_id_ok(tok)) {
-            problem(p, opt,
-                    "'%s' is not a device id (1 to 64 letters, digits, '-', '_', '.', not "
-                    "starting with '.'; e.g. 7CDDDEADBEEF as shown in the SORACOM console)",
-                    tok);
+    char *copy = xstrdup(list);
+    char **items = NULL;
+    size_t nitems = 0, bad = 0;
+    for (char *q = copy;;) {
+        char *comma = strchr(q, ',');
+        if (comma)
+            *comma = '\0';
+        items = xrealloc(items, (nitems + 1) * sizeof(*items));
+        items[nitems++] = str_trim(q);
+        if (!comma)
+            break;
+        q = comma + 1;
+    }
+    char shown[LIST_SHOWN_CHARS + 64] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < nitems && used < LIST_SHOWN_CHARS; i++) {
+        char esc[LIST_SHOWN_CHARS];
+        config_escape(items[i], strlen(items[i]), esc, sizeof(esc));
+        int w = snprintf(shown + used, sizeof(shown) - used, "%s'%s'", i ? ", " : "", esc);
+        used = w < 0 ? used : used + (size_t)w;
+        if (used >= LIST_SHOWN_CHARS && i + 1 < nitems) {
+            used = LIST_SHOWN_CHARS;
+            snprintf(shown + used, sizeof(shown) - used, ", ... (%zu items)", nitems);
+        }
+    }
+    const char *name = config_opts[opt].env;
+    for (size_t i = 0; i < nitems; i++) {
+        const char *id = items[i];
+        if (config_device_id_ok(id)) {
+            bool dup = false;
+            for (size_t k = 0; k < cfg->ndevices; k++)
+                dup |= strcmp(cfg->devices[k], id) == 0;
+            if (!dup) {
+                cfg->devices = xrealloc(cfg->devices, (cfg->ndevices + 1) * sizeof(char *));
+                cfg->devices[cfg->ndevices++] = xstrdup(id);
+            }
             continue;
         }
-        bool dup = false;
-        for (size_t i = 0; i < cfg->ndevices; i++)
-            dup |= strcmp(cfg->devices[i], tok) == 0;
-        if (dup)
+        if (++bad > LIST_BAD_SHOWN)
             continue;
-        cfg->devices = xrealloc(cfg->devices, (cfg->ndevices + 1) * sizeof(char *));
-        cfg->devices[cfg->ndevices++] = xstrdup(tok);
+        char esc[200], label[240];
+        config_escape(id, strlen(id), esc, sizeof(esc));
+        if (*id)
+            snprintf(label, sizeof(label), "item %zu '%s'", i + 1, esc);
+        else
+            snprintf(label, sizeof(label), "item %zu", i + 1);
+        const char *why = !*id                 ? "is empty (two commas in a row, or a comma at "
+                                                 "the start or end)"
+                          : strpbrk(id, " \t") ? "is not a device id: it has a blank inside"
+                          : strlen(id) > 64    ? "is not a device id: longer than 64 characters"
+                                               : "is not a device id";
+        problem(p, opt,
+                "%s %s; the list was read as [%s]: a device id is 1 to 64 ASCII letters, "
+                "digits, '-' and '_' (e.g. 7CDDDEADBEEF as shown in the SORACOM console); "
+                "%s, e.g. %s=%s",
+                label, why, shown,
+                opt == O_DEVICE_ID ? "it names one camera" : "separate ids with commas only", name,
+                opt == O_DEVICE_ID ? "7CDDDE000001" : "7CDDDE000001,7CDDDE000002");
     }
+    if (bad > LIST_BAD_SHOWN)
+        problem(p, opt, "%zu more items are not device ids (%zu of %zu in all)",
+                bad - LIST_BAD_SHOWN, bad, nitems);
+    free(items);
     free(copy);
+    return bad;
 }
 
 /* True for http URLs whose host is exactly a loopback address: 127.x.x.x, localhost or
@@ -489,6 +611,62 @@ printable_token(const char *s)
         if ((unsigned char)*s <= ' ' || *s == 0x7f)
             return false;
     return true;
+}
+
+/* Describes the first character of s that is not printable ASCII (a blank, a control
+ * character, anything non-ASCII) into what, by position and kind, never by the text around
+ * it: s may be a secret. Returns true when there is one. */
+static bool
+bad_token_char(const char *s, char *what, size_t whatlen)
+{
+    for (size_t i = 0; s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c > ' ' && c < 0x7f)
+            continue;
+        char code[32];
+        config_escape(s + i, strnlen(s + i, 4), code, sizeof(code));
+        if (c >= 0x80 && code[0] == '<') { /* "<U+202E>..." -> "U+202E" */
+            char *end = strchr(code, '>');
+            *end = '\0';
+            memmove(code, code + 1, strlen(code));
+        } else {
+            snprintf(code, sizeof(code), "\\x%02x", c);
+        }
+        if (c == ' ' || c == '\t')
+            snprintf(what, whatlen, "a %s at character %zu", c == ' ' ? "blank" : "tab", i + 1);
+        else
+            snprintf(what, whatlen, "%s (%s) at character %zu",
+                     c >= 0x80 ? "a character that is not ASCII" : "a control character", code,
+                     i + 1);
+        return true;
+    }
+    return false;
+}
+
+/* Checks SORACOM_AUTH_KEY_ID: "keyId-" and printable ASCII without blanks. The value is shown
+ * (escaped) only when it starts like an AuthKey ID: otherwise it may be the secret, put in
+ * the wrong variable. */
+static void
+check_auth_key_id(struct problems *p, const char *id)
+{
+    char what[128], esc[200];
+    if (!str_starts_with(id, "keyId-") || !id[6]) {
+        problem(p, O_AUTH_KEY_ID,
+                "does not start with keyId- (%s): set it to the AuthKey ID exactly as the "
+                "console shows it, keyId-..., and the secret (secret-...) in SORACOM_AUTH_KEY",
+                str_starts_with(id, "secret-")
+                    ? "it looks like the AuthKey secret: are the two variables swapped?"
+                    : "its value is not shown, in case it is the secret");
+        return;
+    }
+    if (bad_token_char(id, what, sizeof(what))) {
+        config_escape(id, strlen(id), esc, sizeof(esc));
+        problem(p, O_AUTH_KEY_ID,
+                "'%s' has %s (a copy-and-paste slip?): an AuthKey ID is keyId- and printable "
+                "ASCII without blanks; set it to the AuthKey ID exactly as the console shows "
+                "it, keyId-...",
+                esc, what);
+    }
 }
 
 /* True for "https://HOST[:PORT][/PATH]" with a host of letters, digits, '.' and '-' (or an
@@ -903,7 +1081,7 @@ config_load_with(struct config *cfg, const char *const *overrides, unsigned flag
     const char *v[O_COUNT];
     struct problems p = {.out = errs};
     struct config_file file = {0};
-    char err[512];
+    char err[512], what[128];
     memset(cfg, 0, sizeof(*cfg));
     /* Precedence: a flag, then the environment, then the configuration file. */
     for (size_t i = 0; i < O_COUNT; i++) {
@@ -960,31 +1138,31 @@ config_load_with(struct config *cfg, const char *const *overrides, unsigned flag
                 "is not set: create an AuthKey for a SAM user in the SORACOM User Console "
                 "(Security > Users > the user > Authentication keys) and set "
                 "SORACOM_AUTH_KEY_ID=keyId-... and SORACOM_AUTH_KEY=secret-...");
-    else if (v[O_AUTH_KEY_ID] && !printable_token(v[O_AUTH_KEY_ID]))
-        problem(&p, O_AUTH_KEY_ID,
-                "contains a blank or control character (a copy-and-paste slip?): set it to the "
-                "AuthKey ID exactly as the console shows it, keyId-...");
+    else if (v[O_AUTH_KEY_ID])
+        check_auth_key_id(&p, v[O_AUTH_KEY_ID]);
     if (v[O_AUTH_KEY_ID])
         cfg->auth_key_id = xstrdup(v[O_AUTH_KEY_ID]);
     if (!v[O_AUTH_KEY] && soracom)
         problem(&p, O_AUTH_KEY,
                 "is not set: set it to the AuthKey secret (secret-...) shown once when the "
                 "key was created with SORACOM_AUTH_KEY_ID");
-    else if (v[O_AUTH_KEY] && !printable_token(v[O_AUTH_KEY]))
+    else if (v[O_AUTH_KEY] && bad_token_char(v[O_AUTH_KEY], what, sizeof(what)))
         problem(&p, O_AUTH_KEY,
-                "contains a blank or control character (a copy-and-paste slip?): set it to the "
-                "AuthKey secret exactly as it was shown, secret-...");
+                "has %s (a copy-and-paste slip?): the secret is printable ASCII without blanks; "
+                "set it to the AuthKey secret exactly as it was shown, secret-...",
+                what);
     if (v[O_AUTH_KEY])
         cfg->auth_key = xstrdup(v[O_AUTH_KEY]);
 
+    size_t bad_ids = 0;
     if (v[O_DEVICE_IDS] && strcmp(v[O_DEVICE_IDS], "all") == 0)
         cfg->all_devices = true;
     else if (v[O_DEVICE_IDS])
-        add_devices(cfg, &p, O_DEVICE_IDS, v[O_DEVICE_IDS]);
+        bad_ids += add_devices(cfg, &p, O_DEVICE_IDS, v[O_DEVICE_IDS]);
     /* --device replaces the cameras of the environment rather than adding to them. */
     if (v[O_DEVICE_ID] && !p.from_flag[O_DEVICE_IDS])
-        add_devices(cfg, &p, O_DEVICE_ID, v[O_DEVICE_ID]);
-    if (cfg->ndevices == 0 && !cfg->all_devices && soracom)
+        bad_ids += add_devices(cfg, &p, O_DEVICE_ID, v[O_DEVICE_ID]);
+    if (cfg->ndevices == 0 && !cfg->all_devices && soracom && bad_ids == 0)
         problem(&p, v[O_DEVICE_IDS] ? O_DEVICE_IDS : O_DEVICE_ID,
                 "no camera configured: set SORACOM_DEVICE_ID=<device id> for one camera or "
                 "SORACOM_DEVICE_IDS=<id>,<id>,... (or --device) for several");

@@ -103,6 +103,14 @@ int config_load_with(struct config *cfg, const char *const *overrides, unsigned 
  * not NULL) and *port (if not NULL). Returns 0 or -1. */
 int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 
+/* True for a device id as configured: 1 to 64 ASCII letters, digits, '-' and '_'. */
+bool config_device_id_ok(const char *id);
+
+/* Copies s[0..n) into out (always terminated, cut to fit) for a message: printable ASCII as
+ * it is ('\' and '\'' escaped), a UTF-8 character outside ASCII as <U+XXXX>, any other byte
+ * as \xNN, so no control or bidi character reaches a terminal or a log. */
+void config_escape(const char *s, size_t n, char *out, size_t outlen);
+
 /* Writes the effective configuration with secrets masked. */
 void config_print(const struct config *cfg, FILE *out);
 

@@ -101,8 +101,32 @@ make_dirs(const char *path, bool leaf)
     return 0;
 }
 
-/* Creates the temp directory and removes what crashed writers left there: files of this
- * host whose process is gone, and any older than an hour. */
+/* Reads a temp file name made by write_temp, "<host>-<pid>-<seq>.tmp" (the host without '-'
+ * or '/', not starting with '.'). Returns true and the host (in host, when it fits) and pid for
+ * such a name, false for any other: only the program's own temp files are ever removed. */
+static bool
+tmp_name_parse(const char *name, char *host, size_t hostlen, long *pid)
+{
+    size_t hl = strcspn(name, "-/");
+    if (hl == 0 || hl >= hostlen || name[hl] != '-' || name[0] == '.')
+        return false;
+    const char *p = name + hl + 1;
+    size_t pl = strspn(p, "0123456789");
+    if (pl == 0 || pl > 10 || p[0] == '0' || p[pl] != '-')
+        return false;
+    const char *q = p + pl + 1;
+    size_t ql = strspn(q, "0123456789");
+    if (ql == 0 || ql > 10 || (q[0] == '0' && ql > 1) || strcmp(q + ql, ".tmp") != 0)
+        return false;
+    memcpy(host, name, hl);
+    host[hl] = '\0';
+    *pid = strtol(p, NULL, 10);
+    return true;
+}
+
+/* Creates the temp directory and removes what crashed writers left there: temp files (by
+ * their exact name pattern) of this host whose process is gone, and any older than an hour.
+ * Nothing else there is touched. */
 static void
 tmp_dir_setup(struct dir_sink *s)
 {
@@ -118,22 +142,21 @@ tmp_dir_setup(struct dir_sink *s)
     DIR *d = s->tmp_dir_ok ? opendir(s->tmp_dir) : NULL;
     if (!d)
         return;
-    size_t hl = strlen(s->host);
     time_t now = time(NULL);
     struct dirent *e;
     /* cppcheck-suppress readdirCalled ; false positive: readdir is thread-safe on a stream
      * only this thread uses (glibc deprecates readdir_r). */
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
+        char host[sizeof(s->host)];
+        long pid = 0;
+        if (!tmp_name_parse(e->d_name, host, sizeof(host), &pid))
             continue;
         struct stat st;
         if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue;
         bool stale = now - st.st_mtime > 3600;
-        if (!stale && strncmp(e->d_name, s->host, hl) == 0 && e->d_name[hl] == '-') {
-            long pid = strtol(e->d_name + hl + 1, NULL, 10);
-            stale = pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-        }
+        if (!stale && strcmp(host, s->host) == 0)
+            stale = pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
         if (stale && unlinkat(dirfd(d), e->d_name, 0) == 0)
             log_info("removed %s/%s, left by a write that was cut short", s->tmp_dir, e->d_name);
     }

@@ -172,15 +172,30 @@ template_compile(const char *text, struct path_template *out, char *err, size_t 
     }
     if (b.data[0] == '/' || b.data[b.len - 1] == '/') {
         snprintf(err, errlen,
-                 "must be a relative path that names a file (no leading or "
-                 "trailing '/')");
+                 "must be a relative path that names a file (no leading or trailing '/'), "
+                 "e.g. %s",
+                 TEMPLATE_DEFAULT);
         goto out;
     }
     for (char *seg = b.data; seg;) {
         char *slash = strchr(seg, '/');
         size_t n = slash ? (size_t)(slash - seg) : strlen(seg);
         if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
-            snprintf(err, errlen, "has an empty, '.' or '..' path segment");
+            snprintf(err, errlen,
+                     "has an empty, '.' or '..' path segment: write a relative path of names "
+                     "separated by single '/', e.g. %s",
+                     TEMPLATE_DEFAULT);
+            goto out;
+        }
+        /* Names starting with '.' are the program's own: its records under .soracam-lake/
+         * (a temp file there is removed at start-up) and files being written (hidden from
+         * listings). An image stored under one would be deleted or never found. */
+        if (seg[0] == '.') {
+            snprintf(err, errlen,
+                     "has a path segment starting with '.' ('%.*s'): such names are kept for "
+                     "soracam-lake's own records (.soracam-lake/) and files being written; start "
+                     "every segment with a letter, a digit or a token, e.g. %s",
+                     (int)(n > 64 ? 64 : n), seg, TEMPLATE_DEFAULT);
             goto out;
         }
         seg = slash ? slash + 1 : NULL;

@@ -30,7 +30,9 @@ int template_zone_parse(const char *s, struct template_zone *out, char *err, siz
 
 /* Checks and stores a template. Tokens in braces: {device_id}, {epoch}, {epoch_ms}, or a
  * date pattern made of yyyy yy MM dd HH mm ss SSS and the separators - _ . : T, such as
- * {yyyyMMdd} or {yyyy-MM-dd}. Returns 0, or -1 with a message in err. */
+ * {yyyyMMdd} or {yyyy-MM-dd}. What it renders must be a relative path of non-empty segments
+ * none of which starts with '.' (no "..", no ".soracam-lake/": those names are the program's
+ * own). Returns 0, or -1 with a message in err. */
 int template_compile(const char *text, struct path_template *out, char *err, size_t errlen);
 
 /* Renders the object path for one camera and slot. Returns 0, or -1 if it does not fit. */

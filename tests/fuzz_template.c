@@ -7,9 +7,10 @@
  *      template_render of the slot and device, and template_parse_path of the rendered
  *      path and of the stored name.
  * Invariants: an accepted template renders, for any usable device id and any slot from 1971
- * to 9998, to a relative path without empty, "." or ".." segments; what template_parse_path
- * recognises renders back to exactly the name it was given, and a rendered path is
- * recognised whenever the template names the year or the epoch unambiguously. */
+ * to 9998, to a relative path without empty segments or segments starting with "." (so no
+ * "..", no ".soracam-lake/"); what template_parse_path recognises renders back to exactly the
+ * name it was given, and a rendered path is recognised whenever the template names the year
+ * or the epoch unambiguously. */
 #include "fuzz.h"
 
 #include <stdbool.h>
@@ -43,6 +44,7 @@ check_path(const char *path)
         FUZZ_CHECK(len > 0);
         FUZZ_CHECK(!(len == 1 && seg[0] == '.'));
         FUZZ_CHECK(!(len == 2 && seg[0] == '.' && seg[1] == '.'));
+        FUZZ_CHECK(seg[0] != '.'); /* never the record area nor a hidden name */
         seg = slash ? slash + 1 : NULL;
     }
 }

@@ -18,6 +18,9 @@ SECRET_VARS = ("SORACOM_AUTH_KEY", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STO
                "IDENTITY_HEADER")
 IDENTITY_HEADER = "badconfig-identity-header-5be1c0de"  # a secret
 BAD_KEY = "q7Z3mK1vR9dT0xWf*not-base64*Kp"           # a secret that is not base64
+BAD_AUTH_KEY = "secret-Vb7\u202eQx2 Lm9Tz4Rk8Wp3"         # an AuthKey with a bidi mark and a blank
+# What no message may hold raw: control characters (but the newline) and bidi controls.
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def settings(c):
@@ -48,6 +51,9 @@ def rows(c, trip, tmp):
     with open(bad_file, "w") as f:
         f.write("# settings\nSORACOM_AUTH_KEY %s\n" % AUTH_KEY)
     os.chmod(bad_file, 0o600)
+    bad_ids_file = os.path.join(tmp, "badids.env")
+    with open(bad_ids_file, "w") as f:
+        f.write("SORACOM_DEVICE_IDS=7CDDDE000001,cam 2\n")
     bad_value_file = os.path.join(tmp, "badvalue.env")
     with open(bad_value_file, "w") as f:
         f.write("export SORACAM_SHARD='9/3'\n")
@@ -65,6 +71,25 @@ def rows(c, trip, tmp):
     row("SORACOM_DEVICE_ID", {"SORACOM_DEVICE_ID": "bad/id"}, fix=r"e\.g\. 7CDDDEADBEEF")
     row("SORACOM_DEVICE_ID", {"SORACOM_DEVICE_ID": None}, fix=r"set SORACOM_DEVICE_ID=")
     row("SORACOM_DEVICE_IDS", {"SORACOM_DEVICE_IDS": "7CDDDE000001,cam 2!"}, fix="letters, digits")
+    # Strict ids: blanks are not separators, empty items and non-ASCII are refused, the item
+    # is shown escaped with the list as it was read.
+    I = "SORACOM_DEVICE_IDS"
+    row(I, {I: "dev A"}, fix=r"item 1 'dev A' is not a device id: it has a blank inside; the "
+                             r"list was read as \['dev A'\].*separate ids with commas only")
+    row(I, {I: "dev-A,,dev-B"}, fix=r"item 2 is empty.*\['dev-A', '', 'dev-B'\]")
+    row(I, {I: "dev-A, dev-B,"}, fix=r"item 3 is empty")
+    row(I, {I: "dev\u202eA,\uff44ev-B"}, fix=r"item 1 'dev<U\+202E>A' is not a device id")
+    row(I, {I: "dev\u202eA,\uff44ev-B"}, fix=r"item 2 '<U\+FF44>ev-B' is not a device id")
+    row(I, {I: "dev\x1b[2Jx"}, fix=r"'dev\\x1b\[2Jx' is not a device id")
+    row(I, {"SORACAM_CONFIG_FILE": bad_ids_file, I: None},
+        fix=re.escape("(set in %s:1)" % bad_ids_file))
+    K = "SORACOM_AUTH_KEY_ID"
+    row(K, {K: "keyId-\uff41\uff42\u202ex"}, fix=r"not ASCII \(U\+FF41\) at character 7.*"
+                                                r"exactly as the console shows it")
+    row(K, {K: "AKIA0123456789"}, fix="does not start with keyId-")
+    row(K, {K: AUTH_KEY}, fix="are the two variables swapped")
+    row("SORACOM_AUTH_KEY", {"SORACOM_AUTH_KEY": BAD_AUTH_KEY},
+        fix=r"not ASCII \(U\+202E\) at character 11.*printable ASCII without blanks")
     row("SORACOM_API_ENDPOINT", {"SORACOM_API_ENDPOINT": "http://api.soracom.io"}, fix="https://")
     row("SORACOM_API_ENDPOINT", {"SORACOM_API_ENDPOINT": "https:// api.soracom.io"}, fix="https://")
     row("SORACOM_API_ENDPOINT", {"SORACOM_API_ENDPOINT": "ftp://api.soracom.io"}, fix="https://")
@@ -110,6 +135,13 @@ def rows(c, trip, tmp):
     row(T, {T: "{nope}/{device_id}.jpg"}, fix=r"\{nope\}")
     row(T, {T: "../{device_id}/{epoch}.jpg"}, fix=r"'\.\.' path segment")
     row(T, {T: "/{device_id}/{epoch}.jpg"}, fix="relative path")
+    # The record area (.soracam-lake/) and hidden names are out of reach at any depth.
+    row(T, {T: ".soracam-lake/tmp/{device_id}_{epoch_ms}.jpg"},
+        fix=r"starting with '\.' \('\.soracam-lake'\).*kept for soracam-lake's own records")
+    row(T, {T: "cams/.soracam-lake/{device_id}/{epoch}.jpg"}, fix="starting with '.'")
+    row(T, {T: "{device_id}/.{epoch}.tmp"}, fix="start every segment with a letter")
+    row(T, {T: "./{device_id}/{epoch}.jpg"}, fix=r"'\.' or '\.\.' path segment")
+    row(T, {T: "{yyyy}//{device_id}/{epoch}.jpg"}, fix=r"empty, '\.' or '\.\.' path segment")
     row(T, {T: "{yyyy}/{MM}/{dd}/{device_id}.jpg"}, fix="include every date and time part")
     row(T, {T: "{yyyy}{MM}{dd}_{HHmmss}.jpg", "SORACOM_DEVICE_IDS": "7CDDDE000001,7CDDDE000002"},
         fix=r"add \{device_id\}")
@@ -221,9 +253,13 @@ def test_bad_configuration_table_exits_2_naming_the_setting_without_network(c):
                 problems.append("no line names %s" % " or ".join(names))
             elif not any(re.search(fix, l) for l in r.err.splitlines()):
                 problems.append("no line says what to fix (/%s/)" % fix)
-            for secret in (AUTH_KEY, AZURITE_KEY, BAD_KEY, IDENTITY_HEADER):
+            for secret in (AUTH_KEY, AZURITE_KEY, BAD_KEY, IDENTITY_HEADER, BAD_AUTH_KEY,
+                           BAD_AUTH_KEY[7:14], BAD_AUTH_KEY[-12:]):
                 if secret in r.out + r.err:
                     problems.append("prints a secret (%s...)" % secret[:8])
+            raw = RAW_CONTROL.search(r.out + r.err)
+            if raw:
+                problems.append("prints a raw control character U+%04X" % ord(raw.group()))
             if problems:
                 shown = {k: ("(%d characters)" % len(v) if v and k in SECRET_VARS else v)
                          for k, v in env_changes.items()}

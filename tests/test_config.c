@@ -252,7 +252,26 @@ static const struct bad_case bad_cases[] = {
     {"SORACOM_DEVICE_IDS", "cam1,.hidden", NULL, NULL, NULL, "'.hidden' is not a device id"},
     {"SORACOM_DEVICE_IDS", "cam1,bad/id", NULL, NULL, NULL, "'bad/id' is not a device id"},
     {"SORACOM_DEVICE_IDS", "a123456789012345678901234567890123456789012345678901234567890123456789",
-     NULL, NULL, NULL, "is not a device id"},
+     NULL, NULL, NULL, "longer than 64 characters"},
+    /* Strict lists: commas only, no empty item, ASCII letters, digits, '-' and '_'. */
+    {"SORACOM_DEVICE_IDS", "dev A", NULL, NULL, NULL,
+     "item 1 'dev A' is not a device id: it has a blank inside; the list was read as ['dev A']"},
+    {"SORACOM_DEVICE_IDS", "dev-A\tdev-B", NULL, NULL, NULL,
+     "'dev-A\\x09dev-B' is not a device id: it has a blank inside"},
+    {"SORACOM_DEVICE_IDS", "dev-A,,dev-B", NULL, NULL, NULL,
+     "item 2 is empty (two commas in a row, or a comma at the start or end); the list was read "
+     "as ['dev-A', '', 'dev-B']"},
+    {"SORACOM_DEVICE_IDS", "dev-A,", NULL, NULL, NULL, "item 2 is empty"},
+    {"SORACOM_DEVICE_IDS", ",dev-A", NULL, NULL, NULL, "item 1 is empty"},
+    {"SORACOM_DEVICE_IDS", "cam.1", NULL, NULL, NULL, "'cam.1' is not a device id"},
+    {"SORACOM_DEVICE_IDS", "cam\xef\xbc\x91", NULL, NULL, NULL, "'cam<U+FF11>' is not a device id"},
+    {"SORACOM_DEVICE_IDS",
+     "cam\xe2\x80\xae"
+     "1",
+     NULL, NULL, NULL, "'cam<U+202E>1' is not a device id"},
+    {"SORACOM_DEVICE_IDS", "cam\x1b[31m", NULL, NULL, NULL, "'cam\\x1b[31m' is not a device id"},
+    {"SORACOM_DEVICE_IDS", "cam\xff", NULL, NULL, NULL, "'cam\\xff' is not a device id"},
+    {"SORACOM_DEVICE_ID", "cam 1", NULL, NULL, NULL, "e.g. SORACOM_DEVICE_ID=7CDDDE000001"},
     {"AZURE_STORAGE_CONTAINER_NAME", "UPPER", NULL, NULL, NULL, "not a valid container name"},
     {"AZURE_STORAGE_CONTAINER_NAME", "ab", NULL, NULL, NULL, "not a valid container name"},
     {"AZURE_STORAGE_CONTAINER_NAME", "a--b", NULL, NULL, NULL, "not a valid container name"},
@@ -316,8 +335,19 @@ static const struct bad_case bad_cases[] = {
     {"SORACAM_LISTEN", "256.0.0.1:80", NULL, NULL, NULL, "is not [ADDRESS:]PORT"},
     {"SORACAM_LISTEN", "99999", NULL, NULL, NULL, "is not [ADDRESS:]PORT"},
     {"SORACAM_CA_FILE", "/", NULL, NULL, NULL, "'/' is not a file"},
-    {"SORACOM_AUTH_KEY_ID", "keyId-abc def", NULL, NULL, NULL, "blank or control character"},
-    {"SORACOM_AUTH_KEY", "secret-abc\tdef", NULL, NULL, NULL, "blank or control character"},
+    {"SORACOM_AUTH_KEY_ID", "keyId-abc def", NULL, NULL, NULL,
+     "'keyId-abc def' has a blank at character 10"},
+    {"SORACOM_AUTH_KEY_ID", "keyId-\xef\xbd\x81\xe2\x80\xaeX", NULL, NULL, NULL,
+     "'keyId-<U+FF41><U+202E>X' has a character that is not ASCII (U+FF41) at character 7"},
+    {"SORACOM_AUTH_KEY_ID", "keyId-a\x7f", NULL, NULL, NULL,
+     "has a control character (\\x7f) at character 8"},
+    {"SORACOM_AUTH_KEY_ID", "abc123", NULL, NULL, NULL, "does not start with keyId-"},
+    {"SORACOM_AUTH_KEY_ID", "keyId-", NULL, NULL, NULL, "does not start with keyId-"},
+    {"SORACOM_AUTH_KEY_ID", "secret-swapped", NULL, NULL, NULL, "are the two variables swapped?"},
+    {"SORACOM_AUTH_KEY", "secret-abc\tdef", NULL, NULL, NULL, "has a tab at character 11"},
+    {"SORACOM_AUTH_KEY", "secret-abc def", NULL, NULL, NULL, "has a blank at character 11"},
+    {"SORACOM_AUTH_KEY", "secret-abc\xe2\x80\xae", NULL, NULL, NULL,
+     "has a character that is not ASCII (U+202E) at character 11"},
     {"SORACOM_API_ENDPOINT", "https://", NULL, NULL, NULL, "must be an https:// URL"},
     {"SORACOM_API_ENDPOINT", "https:// api.soracom.io", NULL, NULL, NULL,
      "must be an https:// URL"},
@@ -382,7 +412,7 @@ test_good_values(void **state)
         const char *var, *value;
         const char *extra_var, *extra_value;
     } good[] = {
-        {"SORACOM_DEVICE_ID", "cam_1.front-door", NULL, NULL},
+        {"SORACOM_DEVICE_ID", "cam_1-front_door", NULL, NULL},
         {"SORACOM_DEVICE_IDS", "cam1,cam2", NULL, NULL},
         {"AZURE_STORAGE_CONTAINER_NAME", "abc", NULL, NULL},
         {"AZURE_STORAGE_CONTAINER_NAME", "a-b-c-1", NULL, NULL},
@@ -808,7 +838,8 @@ test_device_lists_merged(void **state)
     } v[] = {
         {"camA", NULL, {"camA"}},
         {NULL, "camA,camB", {"camA", "camB"}},
-        {NULL, "camB, camA\tcamC,,camB , camA", {"camB", "camA", "camC"}},
+        {NULL, "camB, camA,\tcamC ,camB , camA", {"camB", "camA", "camC"}},
+        {NULL, " cam_1 , cam-2 ", {"cam_1", "cam-2"}},
         /* SORACOM_DEVICE_IDS is read first, then SORACOM_DEVICE_ID is added if new. */
         {"camA", "camB,camA,camC", {"camB", "camA", "camC"}},
         {"camZ", "camB,camA", {"camB", "camA", "camZ"}},
@@ -944,6 +975,103 @@ test_secrets_not_in_errors(void **state)
     assert_no_secrets("error output", errs);
     config_free(&cfg);
     free(errs);
+}
+
+/* A malformed AuthKey is described by position and kind, never echoed; a secret put into
+ * SORACOM_AUTH_KEY_ID (no keyId- prefix) is not echoed either. */
+static void
+test_auth_key_never_echoed(void **state)
+{
+    (void)state;
+    static const char *const parts[] = {"Zq9vK2mX", "w7LrT4pN", "hY6dS1fB"};
+    static const struct {
+        const char *var, *value;
+    } v[] = {
+        {"SORACOM_AUTH_KEY", "secret-Zq9vK2mX w7LrT4pNhY6dS1fB"},
+        {"SORACOM_AUTH_KEY", "secret-Zq9vK2mX\xe2\x80\xaew7LrT4pNhY6dS1fB"},
+        {"SORACOM_AUTH_KEY_ID", "Zq9vK2mXw7LrT4pNhY6dS1fB"},
+        {"SORACOM_AUTH_KEY_ID", "secret-Zq9vK2mXw7LrT4pNhY6dS1fB"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(v); i++) {
+        struct config cfg;
+        char *errs;
+        clear_env();
+        set_base();
+        setenv(v[i].var, v[i].value, 1);
+        int rc = load(&cfg, NULL, &errs);
+        if (rc < 1 || !all_lines_name(errs, v[i].var))
+            fail_msg("%s: rc %d, errors:\n%s", v[i].var, rc, errs);
+        for (size_t k = 0; k < ARRAY_LEN(parts); k++)
+            if (strstr(errs, parts[k]))
+                fail_msg("case %zu: the message holds part of the secret:\n%s", i, errs);
+        config_free(&cfg);
+        free(errs);
+        redact_reset();
+    }
+}
+
+/* The id validator: ASCII letters, digits, '-' and '_', 1 to 64 of them. */
+static void
+test_device_id_validator(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id;
+        bool ok;
+    } v[] = {
+        {"7CDDDEADBEEF", true},
+        {"a", true},
+        {"cam_1-B", true},
+        {"1234567890123456789012345678901234567890123456789012345678901234", true},
+        {"12345678901234567890123456789012345678901234567890123456789012345", false},
+        {"", false},
+        {"dev A", false},
+        {"cam.1", false},
+        {".", false},
+        {"..", false},
+        {"a/b", false},
+        {"a,b", false},
+        {"\xef\xbc\xa1", false}, /* a full-width A */
+        {"cam\xe2\x80\xae", false},
+        {"cam\n", false},
+        {"cam\x7f", false},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(v); i++)
+        if (config_device_id_ok(v[i].id) != v[i].ok)
+            fail_msg("config_device_id_ok('%s') is %d", v[i].id, !v[i].ok);
+}
+
+/* Escaping for messages: control and bidi characters never come out raw. */
+static void
+test_escape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } v[] = {
+        {"plain-ID_1", "plain-ID_1"},
+        {"a b", "a b"},
+        {"a\tb", "a\\x09b"},
+        {"\x1b[31m", "\\x1b[31m"},
+        {"x\xe2\x80\xaey", "x<U+202E>y"},
+        {"\xef\xbd\x81", "<U+FF41>"},
+        {"\xf0\x9f\x93\xb7", "<U+1F4F7>"},
+        {"\xff\xfe", "\\xff\\xfe"},
+        {"\xe2\x80", "\\xe2\\x80"}, /* cut short */
+        {"\xc0\xaf", "\\xc0\\xaf"}, /* overlong '/' */
+        {"it's\\", "it\\'s\\\\"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(v); i++) {
+        char out[64];
+        config_escape(v[i].in, strlen(v[i].in), out, sizeof(out));
+        if (strcmp(out, v[i].want) != 0)
+            fail_msg("case %zu: got '%s', want '%s'", i, out, v[i].want);
+    }
+    char small[8];
+    config_escape("abcdefghijkl", 12, small, sizeof(small));
+    assert_string_equal(small, "abcdefg");
+    config_escape("ab\xe2\x80\xae", 5, small, sizeof(small));
+    assert_string_equal(small, "ab"); /* a code point is never cut in half */
 }
 
 /* A bad connection string's own message does not echo its key. */
@@ -1453,6 +1581,9 @@ main(void)
         T(test_endpoint_normalised),
         T(test_secrets_not_in_errors),
         T(test_secrets_not_in_conn_string_errors),
+        T(test_auth_key_never_echoed),
+        T(test_device_id_validator),
+        T(test_escape),
         T(test_secrets_not_in_print),
         T(test_secrets_registered),
         T(test_secrets_registered_spaced_conn_string),

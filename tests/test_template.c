@@ -75,6 +75,8 @@ test_compile_accepts(void **state)
         {"cams/{yy}{MM}{dd}/{device_id}-{HHmmssSSS}.jpeg", true},
         {"a+b,c@d=e/f_g-h.jpg", false},
         {"x", false},
+        {"a.b/{device_id}./{epoch}.x.jpg", true}, /* dots, but none leading a segment */
+        {"soracam-lake/{device_id}/{epoch}.jpg", true},
     };
     for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
         struct path_template t;
@@ -106,6 +108,20 @@ test_compile_rejects(void **state)
         {"x/../y.jpg", "'..' path segment"},
         {"a/./b", "'.' or '..' path segment"},
         {"{yyyy}/{.}/x", "'.' or '..' path segment"},
+        {"{yyyy}/{..}/x", "'.' or '..' path segment"},
+        {"{device_id}//{epoch}.jpg", "empty, '.' or '..' path segment"},
+        /* The record area and the program's hidden names are out of reach, at any depth,
+         * whether written literally or rendered by a token. */
+        {".soracam-lake/tmp/{device_id}_{epoch_ms}.jpg",
+         "segment starting with '.' ('.soracam-lake')"},
+        {".soracam-lake/missing/{device_id}/{epoch_ms}.json",
+         "kept for soracam-lake's own records"},
+        {"{yyyy}/.soracam-lake/{device_id}/{epoch}.jpg", "starting with '.'"},
+        {".{device_id}/{epoch}.jpg", "starting with '.' ('.DEVICE')"},
+        {"{device_id}/.{epoch}.tmp", "starting with '.'"},
+        {"{.yyyy}/{device_id}/{epoch}.jpg", "starting with '.' ('.2026')"},
+        {".hidden/{device_id}/{epoch}.jpg",
+         "start every segment with a letter, a digit or a token"},
         {"{unknown}", "unknown token {unknown}"},
         {"{yyyy}/{device}.jpg", "unknown token {device}"},
         {"{yyyyy}", "unknown token {yyyyy}"},
