@@ -1891,7 +1891,7 @@ clock_measured(struct soracom_call *call, void *arg)
     struct capture_ctx *ctx = arg;
     (void)call;
     ctx->clock_tried = true;
-    if (!soracom_clock_measured(ctx->sc))
+    if (!soracom_clock_measured(ctx->sc) && call->outcome == SORACOM_OK) /* else said already */
         log_warn("SORACOM's clock could not be measured (%s); assuming it agrees with this "
                  "host's",
                  call->error[0] ? call->error : "no Date header");

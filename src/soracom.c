@@ -660,6 +660,9 @@ auth_done(struct http_req *req, void *arg)
         }
         snprintf(sc->auth_error, sizeof(sc->auth_error), "SORACOM authentication failed at %s: %s",
                  sc->cfg->api_endpoint, what);
+        /* A refused certificate is the same on every try (docs: TLS refusals are not
+         * retried): later calls of this process fail with it instead of asking again. */
+        sc->auth_fatal = req->cert_problem;
     }
     log_error("%s", sc->auth_error);
     sc->authenticating = false;

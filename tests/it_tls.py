@@ -120,6 +120,8 @@ def test_tls_soracom_api_needs_cacert(c):
     r = c.run(["run", "--at", iso(slot)], env)
     assert_refused(r, "SORACOM API")
     check("SORACOM authentication failed at %s" % f.url in r.err, "the endpoint is not named")
+    check(r.err.count("error SORACOM authentication failed at") == 1 and "1 auth" in r.err,
+          "a refused certificate was tried (or reported) more than once: %r" % r.err)
     check(files(out) == [], "stored without a trusted certificate: %r" % files(out))
     st = f.stats()
     check(st["auth"] == 0 and st["requests"] == 0, "a request got past the TLS handshake: %r"
