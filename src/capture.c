@@ -42,12 +42,11 @@
 #define MAX_POLL_MS          2000
 #define MAX_DOWNLOADS        4
 #define DOWNLOAD_TIMEOUT_MS  60000L
-#define URL_SAFETY_MS        2000   /* stop using a URL this close to its expiry */
-#define MAX_LIST_PAGES       10     /* export list pages read while resolving an intent */
-#define MAX_CLOCK_WAIT_MS    60000  /* a slot further ahead of SORACOM's clock is not waited for */
-#define CLOCK_SLACK_MS       1000   /* how far the clock estimate may be off (Date: 1 s) */
-#define STORE_RETRY_MS       600000 /* an image that cannot be written is kept this long */
-#define UNLINK_TRIES         10     /* removals of a record tried before leaving it */
+#define URL_SAFETY_MS        2000  /* stop using a URL this close to its expiry */
+#define MAX_LIST_PAGES       10    /* export list pages read while resolving an intent */
+#define MAX_CLOCK_WAIT_MS    60000 /* a slot further ahead of SORACOM's clock is not waited for */
+#define CLOCK_SLACK_MS       1000  /* how far the clock estimate may be off (Date: 1 s) */
+#define UNLINK_TRIES         10    /* removals of a record tried before leaving it */
 
 static int64_t process_start_ms;
 
@@ -295,6 +294,13 @@ known_is_own(const struct known_export *k, const struct capture *cap)
  * of the slot picks it up instead of exporting again, even when its durable record could
  * not be written. */
 
+/* Publishes the bookkeeping's size (see metrics_journal). */
+static void
+journal_gauge(const struct capture_ctx *ctx)
+{
+    metrics_journal(ctx->nrecords + ctx->nunlinks, ctx->nheld, ctx->store_failing);
+}
+
 static struct held_export *
 held_find(struct capture_ctx *ctx, const char *device, int64_t slot_ms)
 {
@@ -322,6 +328,7 @@ held_add(struct capture *cap)
     e->export_id = xstrdup(cap->export_id);
     e->dev_hash = str_hash(cap->device_id);
     e->slot_ms = cap->slot_ms;
+    journal_gauge(ctx);
 }
 
 static void
@@ -332,6 +339,7 @@ held_drop(struct capture_ctx *ctx, const char *device, int64_t slot_ms)
         return;
     free(e->export_id);
     *e = ctx->held[--ctx->nheld];
+    journal_gauge(ctx);
 }
 
 /* ---- queues of captures ---- */
@@ -457,6 +465,7 @@ unlinks_fire(void *arg)
     for (size_t i = 0; i < n; i++)
         sink_unlink(ctx, u[i].path, u[i].tries);
     free(u);
+    journal_gauge(ctx);
 }
 
 /* Keeps path, a record whose removal failed, to remove again later (with a growing wait,
@@ -475,6 +484,7 @@ unlink_later(struct capture_ctx *ctx, char *path, int tries)
         ctx->unlinks = xrealloc(ctx->unlinks, ctx->unlinks_cap * sizeof(*ctx->unlinks));
     }
     ctx->unlinks[ctx->nunlinks++] = (struct pending_unlink){path, tries};
+    journal_gauge(ctx);
     if (ctx->unlink_timer.slot)
         return;
     ctx->unlink_backoff_ms = ctx->unlink_backoff_ms ? 2 * ctx->unlink_backoff_ms : 1000;
@@ -628,6 +638,9 @@ records_flush(struct capture_ctx *ctx, struct cam_gate *g)
     }
     memmove(g->recs, g->recs + k, (g->nrecs - k) * sizeof(*g->recs));
     g->nrecs -= k;
+    ctx->nrecords -= k;
+    if (k)
+        journal_gauge(ctx);
 }
 
 static struct intent_rec *
@@ -681,6 +694,8 @@ capture_adopt_record(struct capture_ctx *ctx, const char *device_id, int64_t slo
     }
     g->recs[i] = (struct intent_rec){seq, after, slot_ms, false};
     g->nrecs++;
+    ctx->nrecords++;
+    journal_gauge(ctx);
 }
 
 /* Marks cap's intent record finished. */
@@ -764,6 +779,7 @@ store_works(struct capture_ctx *ctx)
     if (!ctx->store_failing)
         return;
     ctx->store_failing = false;
+    journal_gauge(ctx);
     if (ctx->store_said)
         log_info("storage writes work again; exports go on");
     ctx->store_said = false;
@@ -779,21 +795,21 @@ store_fire(void *arg)
 }
 
 /* The image could not be written: keeps it in memory and writes it again with a growing
- * wait (no new export meanwhile), up to STORE_RETRY_MS or the process's stop. Returns false
- * when it gives up. */
+ * wait (no new export meanwhile), up to ctx->store_retry_ms or the process's stop. Returns
+ * false when it gives up. */
 static bool
 store_again(struct capture *cap, const char *detail)
 {
     struct capture_ctx *ctx = cap->ctx;
     int64_t now = time_mono_ms();
-    if (!cap->store_tries) {
+    if (!cap->store_tries)
         cap->store_first_fail_mono = now;
-        ctx->store_retrying++;
-    }
     ctx->store_failing = true;
-    if (ctx->stopping || now - cap->store_first_fail_mono >= STORE_RETRY_MS)
+    journal_gauge(ctx);
+    if (ctx->stopping || now - cap->store_first_fail_mono >= ctx->store_retry_ms)
         return false;
-    cap->store_tries++;
+    if (!cap->store_tries++)
+        ctx->store_retrying++;
     if (!ctx->store_said) {
         ctx->store_said = true;
         log_warn("storage writes are failing (%s): new exports wait until a write succeeds; "

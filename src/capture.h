@@ -78,6 +78,7 @@ struct capture_ctx {
     size_t ngates;                   /* entries used */
     uint64_t intent_seq;             /* orders this process's intent records */
     bool journal_loaded;             /* the sink's intent records were read: removal may begin */
+    size_t nrecords;                 /* intent records known in the storage, not yet removed */
     struct held_export *held;        /* accepted exports not stored yet */
     size_t nheld, held_cap;
     struct pending_unlink *unlinks; /* records whose removal failed, to try again */
@@ -91,6 +92,8 @@ struct capture_ctx {
     struct cap_queue storing;       /* ... of them, waiting for their next try */
     struct cap_queue store_waiters; /* captures waiting for a write to succeed to export */
     bool stopping;                  /* the process is stopping: no waiting on storage */
+    int64_t store_retry_ms;         /* an image that cannot be written is kept and written
+                                       again this long (0: not at all; the caller sets it) */
 };
 
 enum capture_outcome {
@@ -200,6 +203,9 @@ void capture_resume(struct capture *cap, const char *export_id);
  * before an export request whose answer was never recorded): the export of this camera
  * accepted in (after, before] is this slot's, and is used instead of exporting again. */
 void capture_resume_intent(struct capture *cap, int64_t after, uint64_t seq, int64_t before);
+/* How long a long-running process keeps an image its storage refuses, writing it again. */
+#define CAPTURE_STORE_RETRY_MS 600000
+
 /* How long after an export request's fate became unknown (a failed answer, or the death of
  * the process that sent it) SORACOM may still accept it: the next request of that camera
  * waits twice this, and takes a bound this far past. */

@@ -48,6 +48,9 @@ static uint64_t past_due;                               /* late slots */
 static int64_t last_cycle_ms;                           /* end of the last cycle */
 static bool clock_measured;                             /* clock_offset_s is set */
 static double clock_offset_s;                           /* SORACOM's clock minus the host's */
+static size_t journal_records;                          /* intent records in the storage */
+static size_t unstored_exports;                         /* accepted, image not stored yet */
+static bool storage_failing;                            /* storage writes fail */
 
 static struct device_stats *
 device(const char *id)
@@ -148,6 +151,16 @@ metrics_soracom_clock_offset(double seconds)
 }
 
 void
+metrics_journal(size_t records, size_t unstored, bool failing)
+{
+    pthread_mutex_lock(&lock);
+    journal_records = records;
+    unstored_exports = unstored;
+    storage_failing = failing;
+    pthread_mutex_unlock(&lock);
+}
+
+void
 metrics_past_due(void)
 {
     pthread_mutex_lock(&lock);
@@ -177,6 +190,8 @@ metrics_reset(void)
     last_cycle_ms = 0;
     clock_measured = false;
     clock_offset_s = 0;
+    journal_records = unstored_exports = 0;
+    storage_failing = false;
     pthread_mutex_unlock(&lock);
 }
 
@@ -275,6 +290,16 @@ metrics_render(void)
          "# TYPE soracam_last_cycle_timestamp_seconds gauge\n"
          "soracam_last_cycle_timestamp_seconds %.3f\n",
          last_cycle_ms / 1000.0);
+    emit(&b,
+         "# HELP soracam_export_records Intent records this process keeps in the storage's "
+         "record area (removals still pending included).\n"
+         "# TYPE soracam_export_records gauge\nsoracam_export_records %zu\n"
+         "# HELP soracam_exports_unstored Exports accepted whose image is not stored yet "
+         "(kept to be fetched again, never exported twice).\n"
+         "# TYPE soracam_exports_unstored gauge\nsoracam_exports_unstored %zu\n"
+         "# HELP soracam_storage_failing 1 while storage writes fail and new exports wait.\n"
+         "# TYPE soracam_storage_failing gauge\nsoracam_storage_failing %d\n",
+         journal_records, unstored_exports, storage_failing ? 1 : 0);
     if (clock_measured)
         emit(&b,
              "# HELP soracam_soracom_clock_offset_seconds SORACOM's clock minus this host's, "

@@ -17,6 +17,10 @@ void metrics_export_wait(double seconds);
 void metrics_soracom_request(const char *op, long status);
 /* Records SORACOM's clock minus this host's, in seconds (soracom_clock_offset_ms). */
 void metrics_soracom_clock_offset(double seconds);
+/* Sets the export bookkeeping: intent records this process knows in the storage (those
+ * whose removal is pending included), accepted exports whose image is not stored yet, and
+ * whether storage writes are failing. */
+void metrics_journal(size_t records, size_t unstored_exports, bool storage_failing);
 /* Sets a device's remaining export frames this month (negative: unknown). */
 void metrics_budget(const char *device, long remaining_frames, bool paused);
 /* Records the end of a capture cycle (every camera of a slot) at wall-clock ms. */

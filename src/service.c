@@ -568,6 +568,8 @@ service_daemon(const struct config *cfg)
             rc = 0;
         goto out;
     }
+    /* A daemon rides out a storage outage holding the images it paid for. */
+    runner_capture_ctx(s.runner)->store_retry_ms = CAPTURE_STORE_RETRY_MS;
     if (catch_signals(s.loop, daemon_signalled, &s) < 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
         goto out;
@@ -909,6 +911,7 @@ service_backfill(const struct config *cfg, const struct backfill_opts *opts)
     int rc = EXIT_FAILED;
     if (service_open(&s, cfg) < 0)
         goto out;
+    runner_capture_ctx(s.runner)->store_retry_ms = CAPTURE_STORE_RETRY_MS;
     bf.svc = &s;
     s.backfill = &bf;
     if (catch_signals(s.loop, backfill_signalled, &s) < 0)

@@ -404,3 +404,22 @@ def test_fleet_status_gives_up_a_slow_listing(c):
           "the slow listing is not said once: %r" % r.err[-2000:])
     check("listing the exports of all cameras works again" in r.err, "the recovery is not said")
     check(min(polls) >= 1, "the slow round's members were not asked for alone: %r" % polls)
+
+
+def test_listings_with_a_small_page_maximum_and_4_kb_paging_keys(c):
+    """SORACOM's page-size maximum and paging keys are undocumented: with a maximum of 10 (a
+    limit of 100 or 20 answers 400) and 4096-character keys, the status rounds page through
+    12 cameras' exports at the default page size, and an ambiguous export answer is still
+    resolved from the camera's own list (which falls back the same way): one export each."""
+    c.fake.config(list_max_limit=10, next_key_bytes=4096)
+    r, polls = status_run(c, 12, {"op": "export_post", "action": "accept_then:500", "count": 1},
+                          delay_ms=3000)
+    check("using its default page size" in r.err, "the round fallback is not said: %r"
+          % r.err[-1500:])
+    check("refused a camera's export list page size" in r.err,
+          "the lookup's fallback is not said: %r" % r.err[-1500:])
+    check("refused to list" not in r.err, "the listing was turned off: %r" % r.err[-1500:])
+    check(sum(polls) <= 2 * 12, "the rounds did not page through the listing: %r" % polls)
+    st = c.fake.stats()
+    check(st["list_requests"]["export_list_all"] >= 2, "no second page was read: %r"
+          % st["list_requests"])
