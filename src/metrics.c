@@ -293,13 +293,17 @@ metrics_render(void)
     emit(&b,
          "# HELP soracam_export_records Intent records this process keeps in the storage's "
          "record area (removals still pending included).\n"
-         "# TYPE soracam_export_records gauge\nsoracam_export_records %zu\n"
+         "# TYPE soracam_export_records gauge\nsoracam_export_records %zu\n",
+         journal_records);
+    emit(&b,
          "# HELP soracam_exports_unstored Exports accepted whose image is not stored yet "
          "(kept to be fetched again, never exported twice).\n"
-         "# TYPE soracam_exports_unstored gauge\nsoracam_exports_unstored %zu\n"
+         "# TYPE soracam_exports_unstored gauge\nsoracam_exports_unstored %zu\n",
+         unstored_exports);
+    emit(&b,
          "# HELP soracam_storage_failing 1 while storage writes fail and new exports wait.\n"
          "# TYPE soracam_storage_failing gauge\nsoracam_storage_failing %d\n",
-         journal_records, unstored_exports, storage_failing ? 1 : 0);
+         storage_failing ? 1 : 0);
     if (clock_measured)
         emit(&b,
              "# HELP soracam_soracom_clock_offset_seconds SORACOM's clock minus this host's, "

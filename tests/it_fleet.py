@@ -299,15 +299,17 @@ def test_first_slot_learns_export_time_before_polling_everyone(c):
     check(sum(polls) <= 32 * 6 + 32 * 3, "too many status requests: %r" % polls)
 
 
-def status_run(c, n, *faults, delay_ms=2000, slot=0):
-    """One slot (the slot-th before the last hour) of n cameras whose exports take delay_ms;
-    returns (run result, polls per export)."""
+def status_run(c, n, *faults, delay_ms=2000, slot=0, base_s=None):
+    """One slot (the slot-th before the last hour, or before base_s when given: a case with
+    two runs passes the same base so a 5-minute boundary between them moves nothing) of n
+    cameras whose exports take delay_ms; returns (run result, polls per export)."""
     ids = fleet(c, n)
     c.fake.config(export_delay_ms=delay_ms, export_delay_jitter_ms=0)
     if faults:
         c.fake.faults(*faults)
     env, out = dir_env(c, SORACOM_DEVICE_IDS=",".join(ids))
-    r = c.run(["run", "--at", iso(((int(time.time()) - 3600) // 300 - slot) * 300 * 1000)], env)
+    base = base_s if base_s is not None else int(time.time()) - 3600
+    r = c.run(["run", "--at", iso((base // 300 - slot) * 300 * 1000)], env)
     check(r.rc == 0, "run failed: %r" % r)
     check(len(stored_files(out)) == n * (slot + 1), "not every camera stored")
     assert_no_duplicate_exports(c)
@@ -381,14 +383,15 @@ def test_directory_sink_reuses_one_file_for_every_intent_record(c):
 def test_fleet_status_falls_back_to_the_default_page_size(c):
     # The listing's largest page size is not documented: a 400 for limit=100 makes the
     # rounds ask for the API's default page size instead; a second 400 turns them off.
+    base = int(time.time()) - 3600
     r, polls = status_run(c, 12, {"op": "export_list_all", "action": "status:400", "count": 1},
-                          delay_ms=3000)
+                          delay_ms=3000, base_s=base)
     check("using its default page size" in r.err, "the fallback is not said: %r" % r.err[-1500:])
     check("refused to list" not in r.err, "the listing was turned off after one 400")
     check(sum(polls) <= 2 * 12, "the later rounds did not use the listing: %r" % polls)
     c.fake.reset()
     r, polls = status_run(c, 12, {"op": "export_list_all", "action": "status:400", "count": -1},
-                          slot=1)
+                          slot=1, base_s=base)
     check("refused to list the exports of all cameras" in r.err, "not turned off: %r"
           % r.err[-1500:])
     check("SoraCam:listSoraCamDeviceImageExports" not in r.err,

@@ -208,7 +208,7 @@ def test_run_resolves_a_record_an_earlier_run_left_unresolved(c):
     between, resolves that record from the export list: it stores the accepted export and
     says why, instead of exporting the slot a second time."""
     c.fake.faults({"op": "export_post", "action": "accept_then_reset", "count": 1},
-                  {"op": "export_list", "action": "status:500", "count": -1})
+                  {"op": "export_list", "action": "status:403", "count": -1})
     slot = past_slot()
     r = c.run(["run", "--at", iso(slot)])
     check(r.rc == 1, "the first run should fail (export list unreadable): %r" % r)

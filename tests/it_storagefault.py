@@ -483,12 +483,12 @@ def test_storagefault_dfs_5xx_and_resets(c):
 # ---- a full file system under the directory sink ------------------------------------------
 
 def test_storagefault_dir_sink_full_file_system(c):
-    """The directory sink on a 16 MiB tmpfs, filled with a ballast file so every write fails
-    with ENOSPC for 20 s, then the ballast removed."""
+    """The directory sink on a 128 MiB tmpfs (room for the run's real-size images), filled
+    with a ballast file so every write fails with ENOSPC for 20 s, then the ballast removed."""
     cams = fleet(c, 3)
     out = os.path.join(c.tmp, "lake")
     os.makedirs(out)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", out],
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m,mode=0700", "tmpfs", out],
                        capture_output=True, timeout=20)
     check(p.returncode == 0, "this case needs to mount a tmpfs (root): %s"
           % p.stderr.decode(errors="replace").strip())
