@@ -204,6 +204,14 @@ inspect(const struct capture *cap, struct soracom *sc, struct sink *sink, void *
                 (long long)(left / 1000));
         }
         add(p, "stored", true, "stored export %s at %s", cap->export_id, where);
+        if (sink_can_remove(sink))
+            add(p, "storage_permissions", true,
+                "storage: the image was created, and the record area takes deletes (the "
+                "export journal works)");
+        else
+            add(p, "storage_permissions", false,
+                "storage: the image was created, but deletes are refused, so captures go "
+                "without the export journal: run `soracam-lake check` for each permission");
         p->stored = true;
     } else if (cap->outcome == CAPTURE_ALREADY_STORED) {
         add(p, "stored", false, "the moment was already stored: nothing was exported");

@@ -104,7 +104,7 @@ def test_check_capture_exports_one_moment_and_reports_each_fact(c):
     check(c.fake.posts(DEVICES[0]) == 1, "want exactly one export, got %d" % c.fake.posts(DEVICES[0]))
     check(len([n for n in c.blobs() if n.endswith(".jpg")]) == 1, "not stored: %r" % c.blobs())
     for word in ["clock", "requestedTime", "rate-limit", "limit=100", "JPEG 1920x1080",
-                 "download URL", "stored export"]:
+                 "download URL", "stored export", "record area takes deletes"]:
         check(word in r.out, "no fact about %r:\n%s" % (word, r.out))
     check("refused limit=100" in r.out, "the page-size refusal was not reported:\n%s" % r.out)
     with open(report) as f:
