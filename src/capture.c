@@ -517,8 +517,9 @@ journal_done(void *arg, enum sink_status st, const char *detail)
         return;
     }
     if (st == SINK_ERROR && !j->then)
-        log_warn("could not update the export journal at %s: %s", j->path,
-                 detail ? detail : "unknown error");
+        log_warn("could not update the export journal at %s: %s (this process keeps the "
+                 "export in memory and will not export its slot again while it runs)",
+                 j->path, detail ? detail : "unknown error");
     if (st != SINK_ERROR && j->ctx) {
         j->ctx->unlinks_said = false;
         unlinks_kick(j->ctx);

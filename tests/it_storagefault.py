@@ -286,11 +286,13 @@ class Case:
 
 def mixed_storm(case, proxy):
     """The fault sequence of the 5xx/reset cases: half the requests faulted with a mix of
-    503, resets before and after the write and 500 after it; then all 503; then all reset."""
+    503, resets before and after the write and 500 after it; then all 503; then all reset;
+    then every request hangs unanswered (reset when the phase ends)."""
     case.phase("clean", 4)
     case.phase("50% mixed", 16, lambda: proxy.set(MIX, p=0.5))
     case.phase("all 503", 8, lambda: proxy.set("status:503"))
     case.phase("all reset_before", 8, lambda: proxy.set("reset_before"))
+    case.phase("all hang", 6, lambda: proxy.set("hang"))
     proxy.set("pass")
 
 
