@@ -441,6 +441,31 @@ conn_apply_endpoints(char *const vals[CS_COUNT], struct azure_conn *c, char *err
     "e.g. https://<account>.blob.core.windows.net (or https://<account>.dfs.core.windows.net; "    \
     "the portal shows it under Storage account > Settings > Endpoints)"
 
+/* Sets out's blob and DFS endpoints from a normalised account URL, taking ownership of norm
+ * (".blob." <-> ".dfs."; another host serves both APIs at the same URL). Returns true for an
+ * Azure host name (one with such a label). Out of memory leaves an endpoint NULL. */
+static bool
+account_url_endpoints(char *norm, struct azure_conn *out)
+{
+    bool oom = false;
+    if ((out->dfs_endpoint = endpoint_swap_label(norm, ".blob.", ".dfs.", &oom))) {
+        out->blob_endpoint = norm;
+        return true;
+    }
+    if (!oom && (out->blob_endpoint = endpoint_swap_label(norm, ".dfs.", ".blob.", &oom))) {
+        out->dfs_endpoint = norm; /* the URL given is the DFS endpoint */
+        return true;
+    }
+    if (oom) {
+        free(norm);
+        return true;
+    }
+    /* An emulator or a custom domain: the same URL serves both APIs. */
+    out->blob_endpoint = norm;
+    out->dfs_endpoint = strdup(norm);
+    return false;
+}
+
 int
 azure_conn_from_account_url(const char *url, const char *sas, struct azure_conn *out, char *err,
                             size_t errlen)
@@ -480,20 +505,8 @@ azure_conn_from_account_url(const char *url, const char *sas, struct azure_conn 
              name, ACCOUNT_URL_HINT);
         goto out;
     }
-    bool oom = false, azure_host = true;
-    if ((out->dfs_endpoint = endpoint_swap_label(norm, ".blob.", ".dfs.", &oom))) {
-        out->blob_endpoint = norm;
-        norm = NULL;
-    } else if (!oom && (out->blob_endpoint = endpoint_swap_label(norm, ".dfs.", ".blob.", &oom))) {
-        out->dfs_endpoint = norm; /* the URL given is the DFS endpoint */
-        norm = NULL;
-    } else if (!oom) {
-        /* An emulator or a custom domain: the same URL serves both APIs. */
-        azure_host = false;
-        out->blob_endpoint = norm;
-        out->dfs_endpoint = strdup(norm);
-        norm = NULL;
-    }
+    bool azure_host = account_url_endpoints(norm, out);
+    norm = NULL; /* owned by out now, or freed */
     if (!out->blob_endpoint || !out->dfs_endpoint) {
         fail(err, errlen, "out of memory");
         goto out;
@@ -550,6 +563,61 @@ conn_apply(char *const vals[CS_COUNT], struct azure_conn *c, char *err, size_t e
     return conn_apply_endpoints(vals, c, err, errlen);
 }
 
+/* Splits the connection string in copy (modified in place) into its Name=value settings,
+ * stored in vals by setting. Returns 0, or -1 with a message in err. */
+static int
+conn_collect(char *copy, char *vals[CS_COUNT], char *err, size_t errlen)
+{
+    char *seg = copy;
+    for (size_t index = 1;; index++) {
+        char *end = strchr(seg, ';');
+        if (end)
+            *end = '\0';
+        char *t = str_trim(seg);
+        if (*t != '\0') {
+            char *eq = strchr(t, '=');
+            if (!eq) {
+                fail(err, errlen,
+                     "segment %zu of the connection string has no '=': it must be "
+                     "Name=value pairs separated by ';'; %s",
+                     index, PORTAL_HINT);
+                return -1;
+            }
+            *eq = '\0';
+            char *name = str_trim(t);
+            char *value = str_trim(eq + 1);
+            if (*name == '\0') {
+                fail(err, errlen, "segment %zu of the connection string has nothing before '='; %s",
+                     index, PORTAL_HINT);
+                return -1;
+            }
+            int k = conn_setting_find(name);
+            if (k < 0) {
+                if (setting_name_echoable(name))
+                    fail(err, errlen, "unknown setting '%s' in the connection string; valid are %s",
+                         name, KNOWN_SETTINGS);
+                else
+                    fail(err, errlen,
+                         "segment %zu of the connection string has an unknown setting name; "
+                         "valid are %s",
+                         index, KNOWN_SETTINGS);
+                return -1;
+            }
+            if (vals[k]) {
+                fail(err, errlen, "%s appears twice in the connection string; keep one",
+                     conn_setting_names[k]);
+                return -1;
+            }
+            vals[k] = value;
+        }
+        if (!end)
+            break;
+        seg = end + 1;
+    }
+
+    return 0;
+}
+
 int
 azure_conn_parse(const char *s, struct azure_conn *out, char *err, size_t errlen)
 {
@@ -572,53 +640,8 @@ azure_conn_parse(const char *s, struct azure_conn *out, char *err, size_t errlen
         goto out;
     }
 
-    char *seg = copy;
-    for (size_t index = 1;; index++) {
-        char *end = strchr(seg, ';');
-        if (end)
-            *end = '\0';
-        char *t = str_trim(seg);
-        if (*t != '\0') {
-            char *eq = strchr(t, '=');
-            if (!eq) {
-                fail(err, errlen,
-                     "segment %zu of the connection string has no '=': it must be "
-                     "Name=value pairs separated by ';'; %s",
-                     index, PORTAL_HINT);
-                goto out;
-            }
-            *eq = '\0';
-            char *name = str_trim(t);
-            char *value = str_trim(eq + 1);
-            if (*name == '\0') {
-                fail(err, errlen, "segment %zu of the connection string has nothing before '='; %s",
-                     index, PORTAL_HINT);
-                goto out;
-            }
-            int k = conn_setting_find(name);
-            if (k < 0) {
-                if (setting_name_echoable(name))
-                    fail(err, errlen, "unknown setting '%s' in the connection string; valid are %s",
-                         name, KNOWN_SETTINGS);
-                else
-                    fail(err, errlen,
-                         "segment %zu of the connection string has an unknown setting name; "
-                         "valid are %s",
-                         index, KNOWN_SETTINGS);
-                goto out;
-            }
-            if (vals[k]) {
-                fail(err, errlen, "%s appears twice in the connection string; keep one",
-                     conn_setting_names[k]);
-                goto out;
-            }
-            vals[k] = value;
-        }
-        if (!end)
-            break;
-        seg = end + 1;
-    }
-
+    if (conn_collect(copy, vals, err, errlen) != 0)
+        goto out;
     if (conn_apply(vals, out, err, errlen) != 0)
         goto out;
     result = 0;
