@@ -13,6 +13,7 @@
 #   make install    the binary, manual page, systemd unit and example settings under PREFIX
 #                   (default /usr/local) and DESTDIR; make uninstall removes them
 #   make docs       regenerate docs/configuration.md from the settings table
+#   make include-cycles  fail when modules in src/ include each other in a cycle
 
 CC       ?= cc
 PYTHON   := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
@@ -69,7 +70,7 @@ BIN := $(BUILD)/soracam-lake
 endif
 
 .PHONY: all tests test demo bench check-san clean format format-check deps functions-package \
-        fuzz fuzz-ci fuzz-build analyze valgrind
+        fuzz fuzz-ci fuzz-build analyze valgrind include-cycles
 
 all: $(BIN)
 
@@ -167,6 +168,10 @@ valgrind:
 	$(MAKE) WERROR=1 all $(FAKE_BIN)
 	$(PYTHON) tests/harness.py --build $(BUILD) --bin $(abspath $(BIN)) --no-unit \
 	  --wrap "$(VALGRIND)" --time-scale $(VALGRIND_SCALE) -k "$(VALGRIND_CASES)"
+
+# A module is src/<name>.c with its .h; it depends on the modules whose headers it includes.
+include-cycles:
+	$(PYTHON) scripts/include-cycles.py src
 
 fuzz-build: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
 

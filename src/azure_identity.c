@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "azure_request.h"
+#include "azure_retry.h"
 #include "http.h"
 #include "log.h"
 #include "redact.h"
@@ -331,7 +331,7 @@ fetch_retryable(const struct azure_identity *id, const struct http_req *req)
     if (req->result != HTTP_OK)
         return false;
     /* IMDS answers 404 while an identity is being set up and 410 while it updates. */
-    return req->status == 404 || req->status == 410 || azure_transient_status(req->status);
+    return req->status == 404 || req->status == 410 || azure_retry_transient(req->status);
 }
 
 static void
@@ -361,7 +361,7 @@ fetch_done(struct http_req *req, void *arg)
         return;
     }
     if (fetch_retryable(id, req) && id->attempts < MAX_ATTEMPTS) {
-        int64_t wait = azure_backoff_ms(id->attempts, req, MAX_RETRY_AFTER_S, &id->rng);
+        int64_t wait = azure_retry_backoff_ms(id->attempts, req, MAX_RETRY_AFTER_S, &id->rng);
         http_describe(req, why, sizeof(why));
         log_warn("%s: token request failed (%s); attempt %d of %d in %lldms", id->what, why,
                  id->attempts + 1, MAX_ATTEMPTS, (long long)wait);

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "azure_sharedkey.h"
 #include "config.h"
 #include "log.h"
 #include "redact.h"
@@ -337,29 +338,6 @@ azure_call_failure(const struct azure_call *c, char *out, size_t outlen)
     snprintf(out, outlen, "%s %s %s: %s", c->client->service, c->method, where, what);
 }
 
-int64_t
-azure_backoff_ms(int attempts, const struct http_req *req, long max_retry_after_s, uint64_t *rng)
-{
-    int64_t wait = 500LL << (attempts > 1 ? (attempts < 16 ? attempts - 1 : 15) : 0);
-    char ra[32];
-    if (req->result == HTTP_OK && http_header(req, "Retry-After", ra, sizeof(ra))) {
-        long secs = strtol(ra, NULL, 10);
-        if (secs > 0 && secs <= max_retry_after_s)
-            wait = secs * 1000;
-    }
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    return wait + (int64_t)(*rng % (uint64_t)(wait / 4 + 1));
-}
-
-bool
-azure_transient_status(long status)
-{
-    return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
-           status == 504;
-}
-
 /* True for answers worth another attempt: transport failures, throttling, server errors,
  * timeouts, and an MD5 mismatch (the body was damaged in transit). */
 static bool
@@ -375,7 +353,7 @@ retryable(const struct http_req *req)
     if (req->status == 400)
         return http_header(req, "x-ms-error-code", code, sizeof(code)) &&
                strcmp(code, "Md5Mismatch") == 0;
-    return azure_transient_status(req->status);
+    return azure_retry_transient(req->status);
 }
 
 static void attempt(struct azure_call *c);
@@ -395,7 +373,7 @@ schedule_retry(struct azure_call *c)
         return false;
     struct azure_client *cl = c->client;
     char what[512];
-    int64_t wait = azure_backoff_ms(c->attempts, &c->req, MAX_RETRY_AFTER_S, &cl->rng);
+    int64_t wait = azure_retry_backoff_ms(c->attempts, &c->req, MAX_RETRY_AFTER_S, &cl->rng);
     azure_call_describe(c, what, sizeof(what));
     log_warn("%s: %s failed (%s); attempt %d of %d in %lldms", cl->service, c->what, what,
              c->attempts + 1, MAX_ATTEMPTS, (long long)wait);

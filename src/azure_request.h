@@ -1,7 +1,7 @@
 /* Azure Storage requests, shared by the Blob and DFS sinks: the credential (SharedKey
- * signature, SAS query or a managed identity's Bearer token), the retry policy of AZURE.md
- * (re-signed on every attempt), and error messages that carry the service's error code and
- * name the credential to fix. */
+ * signature, SAS query or a managed identity's Bearer token), the retry policy of
+ * azure_retry.h (re-signed on every attempt), and error messages that carry the service's error
+ * code and name the credential to fix. */
 #ifndef SORACAM_AZURE_REQUEST_H
 #define SORACAM_AZURE_REQUEST_H
 
@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "azure_auth.h"
+#include "azure_conn.h"
 #include "azure_identity.h"
+#include "azure_retry.h"
 #include "http.h"
 #include "sink.h"
 
@@ -75,7 +76,8 @@ void azure_call_set(struct azure_call *c, const char *method, char *url, const v
 /* Adds a header to sign and send (copied). x-ms-date, x-ms-version, Content-Length and
  * the credential are added by azure_call_start. Returns 0, or -1 when full. */
 int azure_call_add(struct azure_call *c, const char *name, const char *value);
-/* Sends the request, retrying per AZURE.md; then calls done. */
+/* Sends the request, retrying transient failures (azure_retry.h) up to a bound; then calls
+ * done. */
 void azure_call_start(struct azure_call *c);
 /* Cancels anything in flight and frees the request; done is not called. */
 void azure_call_clear(struct azure_call *c);
@@ -93,15 +95,6 @@ void azure_call_describe(const struct azure_call *c, char *out, size_t outlen);
 void azure_call_failure(const struct azure_call *c, char *out, size_t outlen);
 /* True for a 401/403 answer whose code says the credential itself was refused. */
 bool azure_call_auth_refused(const struct azure_call *c);
-
-/* True for the statuses AZURE.md says to retry: 408, 429, 500, 502, 503, 504. */
-bool azure_transient_status(long status);
-
-/* The wait before attempt attempts + 1: 0.5 s doubling per attempt, or the answer's
- * Retry-After when it is at most max_retry_after_s, plus up to 25 % jitter from *rng
- * (a non-zero xorshift state). */
-int64_t azure_backoff_ms(int attempts, const struct http_req *req, long max_retry_after_s,
-                         uint64_t *rng);
 
 /* Parses an Azure Storage error body: JSON {"error":{"code","message"}} (DFS) or XML
  * <Error><Code/><Message/></Error> (Blob). Writes the code and the first line of the

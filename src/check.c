@@ -446,7 +446,7 @@ check_run(const struct config *cfg)
     ok(&k, "configuration: valid (%zu camera(s)%s, schedule %s, sink %s)", cfg->ndevices,
        cfg->all_devices ? ", discovered" : "", cfg->schedule_text,
        cfg->sink == SINK_DIR ? cfg->sink_dir : "azure");
-    k.loop = loop_new(cfg->ca_file, 8);
+    k.loop = http_loop_new(cfg->ca_file, 8);
     if (!k.loop) {
         log_error("cannot initialise libcurl");
         return 1;

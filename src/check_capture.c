@@ -134,7 +134,7 @@ list_start(struct probe *p, struct soracom *sc)
 static void
 list_facts(struct probe *p)
 {
-    struct loop *loop = loop_new(p->cfg->ca_file, 4);
+    struct loop *loop = http_loop_new(p->cfg->ca_file, 4);
     if (!loop) {
         add(p, "list_page_size", false, "cannot initialise libcurl");
         return;

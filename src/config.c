@@ -342,35 +342,6 @@ add_devices(struct config *cfg, struct problems *p, int opt, const char *list)
     return bad;
 }
 
-/* True for http URLs whose host is exactly a loopback address: 127.x.x.x, localhost or
- * [::1], with no user info, optionally a port, then a path or nothing. */
-static bool
-is_loopback_http(const char *url)
-{
-    if (!str_starts_with(url, "http://"))
-        return false;
-    const char *h = url + strlen("http://");
-    size_t n = strcspn(h, "/?#");
-    char host[64];
-    if (n == 0 || n >= sizeof(host) || memchr(h, '@', n))
-        return false;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    char *port = host[0] == '[' ? strchr(host, ']') : host;
-    port = port ? strchr(port, ':') : NULL;
-    if (port) {
-        *port++ = '\0';
-        if (!*port || strspn(port, "0123456789") != strlen(port))
-            return false;
-    }
-    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
-        return true;
-    int a, b, c, d, used = 0;
-    return strspn(host, "0123456789.") == strlen(host) &&
-           sscanf(host, "%d.%d.%d.%d%n", &a, &b, &c, &d, &used) == 4 && used == (int)strlen(host) &&
-           a == 127 && b <= 255 && c <= 255 && d <= 255;
-}
-
 /* Azure's container naming rules: 3-63 of a-z 0-9 '-', starting with a letter or digit, no
  * "--", not ending in '-'. */
 static bool
@@ -430,7 +401,7 @@ token_endpoint_ok(const char *url)
 {
     if (str_starts_with(url, "https://") && url[8])
         return true;
-    return is_loopback_http(url) || str_starts_with(url, "http://169.254.");
+    return url_is_loopback_http(url) || str_starts_with(url, "http://169.254.");
 }
 
 /* The Azure credential, by precedence: connection string, then SAS token with account URL,
@@ -1174,7 +1145,7 @@ config_load_with(struct config *cfg, const char *const *overrides, unsigned flag
         cfg->api_endpoint[--eplen] = '\0';
     if (eplen >= 3 && strcmp(cfg->api_endpoint + eplen - 3, "/v1") == 0)
         cfg->api_endpoint[eplen - 3] = '\0';
-    if (!https_url_ok(cfg->api_endpoint) && !is_loopback_http(cfg->api_endpoint))
+    if (!https_url_ok(cfg->api_endpoint) && !url_is_loopback_http(cfg->api_endpoint))
         problem(&p, O_ENDPOINT,
                 "'%s' must be an https:// URL such as %s (plain http only to a local test "
                 "server on 127.0.0.1)",

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "azure_auth.h"
+#include "azure_conn.h"
 #include "log.h"
 #include "schedule.h"
 #include "template.h"

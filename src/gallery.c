@@ -1163,7 +1163,7 @@ gallery_run(const struct config *cfg, const struct gallery_opts *opts)
         cam_find(&g, "", true); /* every image is the one camera's */
     g.discover = g.discover && cfg->tmpl.has_device;
 
-    g.loop = loop_new(cfg->ca_file, cfg->max_connections ? cfg->max_connections : 16);
+    g.loop = http_loop_new(cfg->ca_file, cfg->max_connections ? cfg->max_connections : 16);
     if (!g.loop) {
         log_error("cannot initialise libcurl");
         goto out;

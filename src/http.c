@@ -1,58 +1,43 @@
-/* The event loop (libcurl multi + timers) and asynchronous HTTP requests. This is the only
- * file that sets libcurl options. TLS verification is always on. */
+/* HTTP requests over libcurl's multi interface, run by the event loop (loop.c). This is
+ * the only file that sets libcurl options; TLS verification is always on.
+ *
+ * The libcurl multi lives here, not in the loop: http_loop_new attaches it to a loop as the
+ * loop's I/O source (struct loop_source). libcurl's socket callback calls loop_io_watch,
+ * its timer callback loop_source_due; the loop calls back http_ready, http_due, http_round
+ * (finished transfers) and http_busy. So http.c depends on loop.c and never the reverse. */
 #include "http.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #define DEFAULT_MAX_RESPONSE (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS   30000L
 #define CONNECT_TIMEOUT_MS   10000L
 #define MAX_RESPONSE_HEADERS (64 * 1024)
 #define EASY_POOL            256
-#define TIMER_GRID_MS        20  /* timers set far enough ahead fire on this grid */
-#define TIMER_COALESCE_AFTER 100 /* ms: how far ahead is far enough */
 
-struct loop {
-    CURLM *multi;              /* all transfers */
-    char *cainfo;              /* CA bundle to trust, or NULL for the system's */
-    long transfers;            /* transfers in flight */
-    long connections;          /* connections opened so far */
-    struct timer **heap;       /* min-heap of armed timers by due time */
-    size_t nheap;              /* timers armed */
-    size_t heap_cap;           /* heap slots allocated */
-    CURL *pool[EASY_POOL];     /* idle easy handles for reuse */
-    size_t npool;              /* handles in pool */
-    volatile int stop;         /* loop_run returns when set */
-    int watch_fd;              /* extra fd to poll, or -1 */
-    void (*watch_fn)(void *);  /* called when watch_fd is readable */
-    void *watch_arg;           /* its argument */
-    bool persistent;           /* keep running while idle */
-    int holds;                 /* work on other threads not yet posted back (atomic) */
-    pthread_mutex_t post_lock; /* guards posts */
-    struct loop_post *posts;   /* work handed over by other threads, newest first */
-    int epfd;                  /* epoll set: libcurl's sockets, wake_fd, watch_fd */
-    int wake_fd;               /* eventfd other threads write to wake the loop */
-    int64_t curl_due;          /* when libcurl wants its timeout handled (mono ms), or -1 */
-};
-
-/* Work another thread asked the loop's thread to do. */
-struct loop_post {
-    void (*fn)(void *);
-    void *arg;
-    struct loop_post *next;
+/* The HTTP side of one loop: the loop's source. */
+struct http_multi {
+    struct loop *loop;     /* the loop it is attached to */
+    CURLM *multi;          /* all transfers */
+    char *cainfo;          /* CA bundle to trust, or NULL for the system's */
+    long transfers;        /* transfers in flight */
+    long connections;      /* connections opened so far */
+    CURL *pool[EASY_POOL]; /* idle easy handles for reuse */
+    size_t npool;          /* handles in pool */
 };
 
 static bool curl_ready; /* curl_global_init has run */
+
+static struct http_multi *
+multi_of(const struct loop *l)
+{
+    return loop_source_arg(l);
+}
 
 /* libcurl: watch s for what (CURL_POLL_IN/OUT/INOUT), or stop watching it. */
 static int
@@ -60,16 +45,14 @@ on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)e;
     (void)socketp;
-    const struct loop *l = userp;
+    struct http_multi *h = userp;
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL);
+        loop_io_watch(h->loop, s, 0);
         return 0;
     }
-    struct epoll_event ev = {.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
-                                       ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u),
-                             .data.fd = s};
-    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT)
-        epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
+    loop_io_watch(h->loop, s,
+                  ((what & CURL_POLL_IN) ? LOOP_IN : 0u) |
+                      ((what & CURL_POLL_OUT) ? LOOP_OUT : 0u));
     return 0;
 }
 
@@ -78,256 +61,92 @@ static int
 on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 {
     (void)m;
-    struct loop *l = userp;
-    l->curl_due = timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms;
+    struct http_multi *h = userp;
+    loop_source_due(h->loop, timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms);
     return 0;
 }
 
-/* Wakes the loop from any thread. */
+/* The loop: a socket libcurl watches is ready. */
 static void
-wake(struct loop *l)
+http_ready(void *arg, int fd, unsigned events)
 {
-    uint64_t one = 1;
-    ssize_t n = write(l->wake_fd, &one, sizeof(one));
-    (void)n; /* EAGAIN: the counter is already non-zero, so the loop will wake anyway */
+    struct http_multi *h = arg;
+    int running = 0;
+    int mask = ((events & LOOP_IN) ? CURL_CSELECT_IN : 0) |
+               ((events & LOOP_OUT) ? CURL_CSELECT_OUT : 0) |
+               ((events & LOOP_ERR) ? CURL_CSELECT_ERR : 0);
+    curl_multi_socket_action(h->multi, fd, mask, &running);
+}
+
+/* The loop: libcurl's timeout is due. */
+static void
+http_due(void *arg)
+{
+    struct http_multi *h = arg;
+    int running = 0;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+static bool
+http_busy(void *arg)
+{
+    const struct http_multi *h = arg;
+    return h->transfers > 0;
+}
+
+static void http_round(void *arg);
+
+static void
+http_multi_free(void *arg)
+{
+    struct http_multi *h = arg;
+    curl_multi_cleanup(h->multi);
+    for (size_t i = 0; i < h->npool; i++)
+        curl_easy_cleanup(h->pool[i]);
+    free(h->cainfo);
+    free(h);
 }
 
 struct loop *
-loop_new(const char *cainfo, long max_connections)
+http_loop_new(const char *cainfo, long max_connections)
 {
     if (!curl_ready) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         curl_ready = true;
     }
-    struct loop *l = xcalloc(1, sizeof(*l));
-    l->multi = curl_multi_init();
-    if (!l->multi) {
-        free(l);
+    struct loop *l = loop_new();
+    if (!l)
+        return NULL;
+    struct http_multi *h = xcalloc(1, sizeof(*h));
+    h->multi = curl_multi_init();
+    if (!h->multi) {
+        free(h);
+        loop_free(l);
         return NULL;
     }
-    l->cainfo = cainfo ? xstrdup(cainfo) : NULL;
-    l->watch_fd = -1;
-    l->curl_due = -1;
-    /* Event-driven: libcurl says which sockets to watch and when its timeout is due, so
-     * each wake-up costs what is active, not what is in flight. */
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (l->epfd < 0 || l->wake_fd < 0) {
-        if (l->epfd >= 0)
-            close(l->epfd);
-        if (l->wake_fd >= 0)
-            close(l->wake_fd);
-        curl_multi_cleanup(l->multi);
-        free(l);
-        return NULL;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->wake_fd};
-    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev);
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
-    pthread_mutex_init(&l->post_lock, NULL);
+    h->loop = l;
+    h->cainfo = cainfo ? xstrdup(cainfo) : NULL;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     if (max_connections > 0)
-        curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections);
-    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, max_connections > 0 ? max_connections : 64L);
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, max_connections > 0 ? max_connections : 64L);
+    loop_set_source(l, &(struct loop_source){.ready = http_ready,
+                                             .due = http_due,
+                                             .round = http_round,
+                                             .busy = http_busy,
+                                             .free = http_multi_free,
+                                             .arg = h});
     return l;
 }
 
-void
-loop_free(struct loop *l)
-{
-    if (!l)
-        return;
-    curl_multi_cleanup(l->multi);
-    close(l->epfd);
-    close(l->wake_fd);
-    for (size_t i = 0; i < l->npool; i++)
-        curl_easy_cleanup(l->pool[i]);
-    for (size_t i = 0; i < l->nheap; i++)
-        l->heap[i]->slot = 0;
-    free(l->heap);
-    free(l->cainfo);
-    while (l->posts) {
-        struct loop_post *p = l->posts;
-        l->posts = p->next;
-        free(p);
-    }
-    pthread_mutex_destroy(&l->post_lock);
-    free(l);
-}
-
-void
-loop_set_persistent(struct loop *l, bool persistent)
-{
-    l->persistent = persistent;
-}
-
-void
-loop_hold(struct loop *l)
-{
-    __atomic_add_fetch(&l->holds, 1, __ATOMIC_SEQ_CST);
-}
-
-void
-loop_release(struct loop *l)
-{
-    __atomic_sub_fetch(&l->holds, 1, __ATOMIC_SEQ_CST);
-    wake(l);
-}
-
-void
-loop_post(struct loop *l, void (*fn)(void *arg), void *arg)
-{
-    struct loop_post *p = xmalloc(sizeof(*p));
-    p->fn = fn;
-    p->arg = arg;
-    pthread_mutex_lock(&l->post_lock);
-    p->next = l->posts;
-    l->posts = p;
-    pthread_mutex_unlock(&l->post_lock);
-    wake(l);
-}
-
-/* Runs the work other threads posted, oldest first. */
-static void
-run_posts(struct loop *l)
-{
-    pthread_mutex_lock(&l->post_lock);
-    struct loop_post *p = l->posts, *rev = NULL;
-    l->posts = NULL;
-    pthread_mutex_unlock(&l->post_lock);
-    while (p) {
-        struct loop_post *next = p->next;
-        p->next = rev;
-        rev = p;
-        p = next;
-    }
-    while (rev) {
-        struct loop_post *next = rev->next;
-        rev->fn(rev->arg);
-        free(rev);
-        rev = next;
-    }
-}
-
-bool
-loop_transfers_pending(struct loop *l)
-{
-    return l->transfers > 0 || __atomic_load_n(&l->holds, __ATOMIC_SEQ_CST) > 0;
-}
-
 long
-loop_connections_opened(const struct loop *l)
+http_connections_opened(const struct loop *l)
 {
-    return l->connections;
-}
-
-void
-loop_watch_fd(struct loop *l, int fd, void (*fn)(void *arg), void *arg)
-{
-    if (l->watch_fd >= 0)
-        epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->watch_fd, NULL);
-    l->watch_fd = fd;
-    l->watch_fn = fn;
-    l->watch_arg = arg;
-    if (fd >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
-        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
-    }
-}
-
-void
-loop_stop(struct loop *l)
-{
-    l->stop = 1;
-    wake(l);
-}
-
-/* ---- timers: a binary min-heap keyed on due time ---- */
-
-static void
-heap_swap(struct loop *l, size_t a, size_t b)
-{
-    struct timer *t = l->heap[a];
-    l->heap[a] = l->heap[b];
-    l->heap[b] = t;
-    l->heap[a]->slot = a + 1;
-    l->heap[b]->slot = b + 1;
-}
-
-static void
-heap_up(struct loop *l, size_t i)
-{
-    while (i > 0 && l->heap[(i - 1) / 2]->due > l->heap[i]->due) {
-        heap_swap(l, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-}
-
-static void
-heap_down(struct loop *l, size_t i)
-{
-    for (;;) {
-        size_t c = 2 * i + 1, m = i;
-        if (c < l->nheap && l->heap[c]->due < l->heap[m]->due)
-            m = c;
-        if (c + 1 < l->nheap && l->heap[c + 1]->due < l->heap[m]->due)
-            m = c + 1;
-        if (m == i)
-            return;
-        heap_swap(l, i, m);
-        i = m;
-    }
-}
-
-void
-loop_timer_cancel(struct loop *l, struct timer *t)
-{
-    if (!t->slot)
-        return;
-    size_t i = t->slot - 1;
-    t->slot = 0;
-    l->nheap--;
-    if (i == l->nheap)
-        return;
-    l->heap[i] = l->heap[l->nheap];
-    l->heap[i]->slot = i + 1;
-    heap_down(l, i);
-    heap_up(l, i);
-}
-
-void
-loop_timer_set(struct loop *l, struct timer *t, int64_t delay_ms, void (*fn)(void *), void *arg)
-{
-    loop_timer_cancel(l, t);
-    if (l->nheap == l->heap_cap) {
-        l->heap_cap = l->heap_cap ? 2 * l->heap_cap : 64;
-        l->heap = xrealloc(l->heap, l->heap_cap * sizeof(*l->heap));
-    }
-    t->due = time_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
-    /* Coalesce: timers a while away fire on a 20 ms grid, so a thousand captures polling
-     * every 250 ms wake the loop a few dozen times a second, not thousands. */
-    if (delay_ms >= TIMER_COALESCE_AFTER)
-        t->due += (TIMER_GRID_MS - t->due % TIMER_GRID_MS) % TIMER_GRID_MS;
-    t->fn = fn;
-    t->arg = arg;
-    l->heap[l->nheap] = t;
-    t->slot = ++l->nheap;
-    heap_up(l, l->nheap - 1);
-}
-
-/* Fires every timer that is due; timers armed by the callbacks wait for the next round. */
-static void
-run_timers(struct loop *l)
-{
-    int64_t now = time_mono_ms();
-    size_t budget = l->nheap;
-    while (budget-- && l->nheap && l->heap[0]->due <= now) {
-        struct timer *t = l->heap[0];
-        loop_timer_cancel(l, t);
-        t->fn(t->arg);
-    }
+    const struct http_multi *h = multi_of(l);
+    return h ? h->connections : 0;
 }
 
 /* ---- requests ---- */
@@ -410,40 +229,19 @@ has_header(const struct curl_slist *h, const char *name)
     return false;
 }
 
-int
-http_start(struct loop *l, struct http_req *req)
+/* Sets the options of one transfer on e: URL, headers, TLS, timeouts, caps, callbacks and
+ * the method with its body. */
+static void
+set_options(const struct http_multi *h, struct http_req *req, CURL *e)
 {
-    CURL *e = l->npool ? l->pool[--l->npool] : curl_easy_init();
-    if (!e) {
-        snprintf(req->error, sizeof(req->error), "out of memory");
-        return -1;
-    }
-    req->easy = e;
-    req->loop = l;
-    req->overflow = req->header_overflow = false;
-    req->cert_problem = false;
-    req->status = 0;
-    req->error[0] = '\0';
-    buf_clear(&req->resp);
-    buf_clear(&req->resp_headers);
-    req->resp.max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE;
-    req->resp_headers.max = MAX_RESPONSE_HEADERS;
-
-    /* libcurl must not add headers the caller did not choose: a signed request has to go
-     * on the wire exactly as it was signed. */
-    if (!has_header(req->headers, "Expect"))
-        req->headers = curl_slist_append(req->headers, "Expect:");
-    if (req->body && !has_header(req->headers, "Content-Type"))
-        req->headers = curl_slist_append(req->headers, "Content-Type:");
-
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, req);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (l->cainfo) { /* instead of the system's store: its bundle and its hashed directory */
-        curl_easy_setopt(e, CURLOPT_CAINFO, l->cainfo);
+    if (h->cainfo) { /* instead of the system's store: its bundle and its hashed directory */
+        curl_easy_setopt(e, CURLOPT_CAINFO, h->cainfo);
         curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     }
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : DEFAULT_TIMEOUT_MS);
@@ -483,38 +281,73 @@ http_start(struct loop *l, struct http_req *req)
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         }
     }
+}
+
+int
+http_start(struct loop *l, struct http_req *req)
+{
+    struct http_multi *h = multi_of(l);
+    if (!h) {
+        snprintf(req->error, sizeof(req->error),
+                 "no HTTP on this loop (make it with http_loop_new)");
+        return -1;
+    }
+    CURL *e = h->npool ? h->pool[--h->npool] : curl_easy_init();
+    if (!e) {
+        snprintf(req->error, sizeof(req->error), "out of memory");
+        return -1;
+    }
+    req->easy = e;
+    req->loop = l;
+    req->overflow = req->header_overflow = false;
+    req->cert_problem = false;
+    req->status = 0;
+    req->error[0] = '\0';
+    buf_clear(&req->resp);
+    buf_clear(&req->resp_headers);
+    req->resp.max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE;
+    req->resp_headers.max = MAX_RESPONSE_HEADERS;
+
+    /* libcurl must not add headers the caller did not choose: a signed request has to go
+     * on the wire exactly as it was signed. */
+    if (!has_header(req->headers, "Expect"))
+        req->headers = curl_slist_append(req->headers, "Expect:");
+    if (req->body && !has_header(req->headers, "Content-Type"))
+        req->headers = curl_slist_append(req->headers, "Content-Type:");
+
+    set_options(h, req, e);
     req->started_ms = time_now_ms();
-    if (curl_multi_add_handle(l->multi, e) != CURLM_OK) {
+    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
         snprintf(req->error, sizeof(req->error), "could not start transfer");
         curl_easy_reset(e);
-        l->pool[l->npool++] = e;
+        h->pool[h->npool++] = e;
         req->easy = NULL;
         return -1;
     }
-    l->transfers++;
+    h->transfers++;
     return 0;
 }
 
 /* Returns the easy handle to the pool (or frees it) and detaches it from req. */
 static void
-release_easy(struct loop *l, struct http_req *req)
+release_easy(struct http_multi *h, struct http_req *req)
 {
-    curl_multi_remove_handle(l->multi, req->easy);
-    if (l->npool < EASY_POOL) {
+    curl_multi_remove_handle(h->multi, req->easy);
+    if (h->npool < EASY_POOL) {
         curl_easy_reset(req->easy);
-        l->pool[l->npool++] = req->easy;
+        h->pool[h->npool++] = req->easy;
     } else {
         curl_easy_cleanup(req->easy);
     }
     req->easy = NULL;
-    l->transfers--;
+    h->transfers--;
 }
 
 void
 http_cancel(struct http_req *req)
 {
     if (req->easy)
-        release_easy(req->loop, req);
+        release_easy(multi_of(req->loop), req);
 }
 
 void
@@ -578,11 +411,12 @@ classify(struct http_req *req, CURLcode rc)
 
 /* Completes finished transfers. Their callbacks may start new ones. */
 static void
-finish_transfers(struct loop *l)
+http_round(void *arg)
 {
+    struct http_multi *h = arg;
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(l->multi, &left))) {
+    while ((msg = curl_multi_info_read(h->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         struct http_req *req = NULL;
@@ -591,59 +425,12 @@ finish_transfers(struct loop *l)
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&req);
         long connects = 0;
         curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
-        l->connections += connects;
+        h->connections += connects;
         classify(req, rc);
         req->finished_ms = time_now_ms();
-        release_easy(l, req);
+        release_easy(h, req);
         req->done(req, req->arg);
     }
-}
-
-void
-loop_run(struct loop *l)
-{
-    struct epoll_event evs[64];
-    int running = 0;
-    while (!l->stop) {
-        if (l->curl_due >= 0 && time_mono_ms() >= l->curl_due) {
-            l->curl_due = -1;
-            curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
-        finish_transfers(l);
-        run_timers(l);
-        run_posts(l);
-        if (l->stop || (!l->persistent && l->transfers == 0 && l->nheap == 0 &&
-                        __atomic_load_n(&l->holds, __ATOMIC_SEQ_CST) == 0 && !l->posts))
-            break;
-        int64_t now = time_mono_ms();
-        long timeout = 1000;
-        if (l->nheap) {
-            int64_t wait = l->heap[0]->due - now;
-            timeout = wait < 0 ? 0 : wait < timeout ? (long)wait : timeout;
-        }
-        if (l->curl_due >= 0) {
-            int64_t wait = l->curl_due - now;
-            timeout = wait < 0 ? 0 : wait < timeout ? (long)wait : timeout;
-        }
-        int n = epoll_wait(l->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), (int)timeout);
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == l->wake_fd) {
-                uint64_t v;
-                ssize_t r = read(l->wake_fd, &v, sizeof(v));
-                (void)r;
-            } else if (fd == l->watch_fd) {
-                if (l->watch_fn)
-                    l->watch_fn(l->watch_arg);
-            } else {
-                int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-                           ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-                           ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-                curl_multi_socket_action(l->multi, fd, mask, &running);
-            }
-        }
-    }
-    l->stop = 0; /* a stop asked for before or during this run ends only this run */
 }
 
 const char *
@@ -673,7 +460,8 @@ http_header(const struct http_req *req, const char *name, char *out, size_t outl
 static const char *
 cert_hint(const struct http_req *req)
 {
-    bool own_ca = req->loop && req->loop->cainfo;
+    const struct http_multi *h = req->loop ? multi_of(req->loop) : NULL;
+    bool own_ca = h && h->cainfo;
     if (strstr(req->error, "subject name") || strstr(req->error, "does not match"))
         return "the certificate is not issued for the host in the URL: check the endpoint";
     if (strstr(req->error, "expired") || strstr(req->error, "not yet valid"))

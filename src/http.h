@@ -1,5 +1,5 @@
-/* The event loop (libcurl multi + timers) and asynchronous HTTP requests. This is the only
- * file that sets libcurl options. TLS verification is always on. */
+/* Asynchronous HTTP requests over libcurl, run by the event loop (loop.h). http.c is the
+ * only file that sets libcurl options. TLS verification is always on. */
 #ifndef SORACAM_HTTP_H
 #define SORACAM_HTTP_H
 
@@ -8,17 +8,8 @@
 
 #include <curl/curl.h>
 
+#include "loop.h"
 #include "util.h"
-
-struct loop;
-
-/* A one-shot timer; embed it in the object it belongs to. */
-struct timer {
-    int64_t due;           /* monotonic ms when it fires */
-    void (*fn)(void *arg); /* called once when due */
-    void *arg;             /* passed to fn */
-    size_t slot;           /* 1 + index in the loop's heap; 0 when not armed */
-};
 
 enum http_result {
     HTTP_OK,        /* a response arrived; see status */
@@ -63,39 +54,16 @@ struct http_req {
     size_t body_sent;
 };
 
-/* Creates a loop; cainfo names a CA bundle to trust instead of the system's, or NULL.
- * max_connections bounds simultaneously open connections (0: no bound). */
-struct loop *loop_new(const char *cainfo, long max_connections);
-/* Frees the loop, abandoning transfers in flight without calling their done; NULL-safe. */
-void loop_free(struct loop *l);
-/* Runs transfers and timers until none is left or loop_stop is called. */
-void loop_run(struct loop *l);
-/* Makes loop_run return soon; safe from another thread (not from a signal handler). */
-void loop_stop(struct loop *l);
-/* Watches fd for input while running: fn is called when it is readable. One fd at most;
- * -1 removes it. Used for the daemon's signal pipe. */
-void loop_watch_fd(struct loop *l, int fd, void (*fn)(void *arg), void *arg);
-/* Keeps loop_run running while idle (servers), until loop_stop. */
-void loop_set_persistent(struct loop *l, bool persistent);
-/* Keeps loop_run from returning until a matching loop_release: for work done on other
- * threads whose completion will be posted back. Safe from any thread. */
-void loop_hold(struct loop *l);
-void loop_release(struct loop *l);
-/* Runs fn(arg) on the loop's thread soon; safe from any thread (not a signal handler). */
-void loop_post(struct loop *l, void (*fn)(void *arg), void *arg);
-/* True while HTTP transfers or held work (loop_hold) are outstanding; timers not counted. */
-bool loop_transfers_pending(struct loop *l);
-/* Number of connections libcurl opened so far. */
-long loop_connections_opened(const struct loop *l);
+/* Creates a loop (loop.h) with HTTP attached as its I/O source; cainfo names a CA bundle
+ * to trust instead of the system's, or NULL. max_connections bounds simultaneously open
+ * connections (0: no bound). Returns NULL when the loop or libcurl's multi handle cannot be
+ * made. loop_free frees both. */
+struct loop *http_loop_new(const char *cainfo, long max_connections);
+/* Number of connections libcurl opened so far on l's transfers. */
+long http_connections_opened(const struct loop *l);
 
-/* Arms t to call fn(arg) after delay_ms (re-arming moves it). */
-void loop_timer_set(struct loop *l, struct timer *t, int64_t delay_ms, void (*fn)(void *),
-                    void *arg);
-/* Disarms t; a no-op when it is not armed. */
-void loop_timer_cancel(struct loop *l, struct timer *t);
-
-/* Starts req; its done callback runs from loop_run. Returns 0, or -1 if it could not start
- * (then done is not called and req->error says why). */
+/* Starts req on l (made by http_loop_new); its done callback runs from loop_run. Returns 0,
+ * or -1 if it could not start (then done is not called and req->error says why). */
 int http_start(struct loop *l, struct http_req *req);
 /* Aborts req if in flight (done is not called). */
 void http_cancel(struct http_req *req);

@@ -194,7 +194,7 @@ report_devices(const struct config *cfg, bool json)
 {
     struct report r = {.cfg = cfg};
     int rc = 1;
-    r.loop = loop_new(cfg->ca_file, 16);
+    r.loop = http_loop_new(cfg->ca_file, 16);
     if (!r.loop) {
         log_error("cannot initialise libcurl");
         return 1;

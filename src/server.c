@@ -18,7 +18,7 @@
 #include "catchup.h"
 #include "config.h"
 #include "devices.h"
-#include "http.h"
+#include "loop.h"
 #include "log.h"
 #include "metrics.h"
 #include "runner.h"

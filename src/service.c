@@ -159,7 +159,7 @@ service_open_with(struct service *s, const struct config *cfg, bool keep_trying)
     char err[512];
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
-    s->loop = loop_new(cfg->ca_file, cfg->max_connections > 0 ? cfg->max_connections : 64);
+    s->loop = http_loop_new(cfg->ca_file, cfg->max_connections > 0 ? cfg->max_connections : 64);
     if (!s->loop) {
         log_error("cannot initialise libcurl");
         return -1;
@@ -316,7 +316,7 @@ service_run(const struct config *cfg, bool have_at, int64_t at_ms)
     log_info("run finished: slot %s, %ld stored, %ld already stored, %ld failed, %ld SORACOM "
              "requests (%ld auth), %ld connections opened",
              slot, b.stored, b.already, b.failed, soracom_request_count(s.sc),
-             soracom_auth_count(s.sc), loop_connections_opened(s.loop));
+             soracom_auth_count(s.sc), http_connections_opened(s.loop));
     rc = b.failed || b.stored + b.already != (long)b.total ? EXIT_FAILED : 0;
     runner_batch_clear(&b);
 out:

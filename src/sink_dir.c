@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "http.h"
+#include "loop.h"
 #include "log.h"
 #include "sink.h"
 #include "util.h"

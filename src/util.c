@@ -1,14 +1,18 @@
-/* Small shared helpers: bounded buffers, allocation, time, hashing and encoding. */
+/* Small shared helpers: bounded buffers, allocation, time, hashing and encoding, ASCII
+ * classification, and URL splitting with the one loopback test every module uses. */
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 int
@@ -383,4 +387,272 @@ str_hash(const char *s)
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h;
+}
+
+void
+str_trim_span(const char **s, size_t *n)
+{
+    while (*n > 0 && ascii_is_space(**s)) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && ascii_is_space((*s)[*n - 1]))
+        (*n)--;
+}
+
+/* ---- strbuf ---- */
+
+void
+strbuf_append(struct strbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (n > SIZE_MAX - b->len - 1) {
+        b->failed = true;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void
+strbuf_puts(struct strbuf *b, const char *s)
+{
+    strbuf_append(b, s, strlen(s));
+}
+
+void
+strbuf_putc(struct strbuf *b, char c)
+{
+    strbuf_append(b, &c, 1);
+}
+
+char *
+strbuf_finish(struct strbuf *b)
+{
+    if (b->failed) {
+        free(b->p);
+        return NULL;
+    }
+    if (!b->p)
+        return strdup("");
+    return b->p;
+}
+
+/* ---- ASCII classification ---- */
+
+bool
+ascii_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+bool
+ascii_is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool
+ascii_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool
+ascii_is_alnum(char c)
+{
+    return ascii_is_alpha(c) || ascii_is_digit(c);
+}
+
+char
+ascii_to_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+int
+ascii_hex_value(char c)
+{
+    if (ascii_is_digit(c))
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* ---- base64 decoding ---- */
+
+static int
+base64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (ascii_is_digit(c))
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+unsigned char *
+base64_decode(const char *s, size_t len, size_t *outlen)
+{
+    if (len == 0 || len % 4 != 0)
+        return NULL;
+    size_t pad = 0;
+    if (s[len - 1] == '=')
+        pad = s[len - 2] == '=' ? 2 : 1;
+    unsigned char *out = malloc(len / 4 * 3);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        bool last = i + 4 == len;
+        int v[4];
+        for (size_t j = 0; j < 4; j++) {
+            if (last && j >= 4 - pad) {
+                v[j] = 0;
+                continue;
+            }
+            v[j] = base64_value(s[i + j]);
+            if (v[j] < 0) {
+                OPENSSL_cleanse(out, len / 4 * 3);
+                free(out);
+                return NULL;
+            }
+        }
+        uint32_t q =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[o++] = (unsigned char)(q >> 16);
+        if (!last || pad < 2)
+            out[o++] = (unsigned char)(q >> 8);
+        if (!last || pad < 1)
+            out[o++] = (unsigned char)q;
+    }
+    *outlen = o;
+    return out;
+}
+
+/* ---- URLs ---- */
+
+/* Finds host and port in the authority u->authority (after any userinfo). Returns 0 or -1. */
+static int
+url_split_authority(struct url_parts *u)
+{
+    const char *a = u->authority;
+    size_t an = u->authority_len;
+    const char *at = memchr(a, '@', an);
+    if (at) {
+        an -= (size_t)(at + 1 - a);
+        a = at + 1;
+    }
+    const char *after;
+    if (an > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', an);
+        if (!close)
+            return -1;
+        u->host = a + 1;
+        u->host_len = (size_t)(close - a - 1);
+        after = close + 1;
+    } else {
+        const char *colon = memchr(a, ':', an);
+        u->host = a;
+        u->host_len = colon ? (size_t)(colon - a) : an;
+        after = a + u->host_len;
+    }
+    size_t left = an - (size_t)(after - a);
+    if (left > 0) {
+        if (after[0] != ':' || left < 2 || left > 6)
+            return -1;
+        u->port = after + 1;
+        u->port_len = left - 1;
+        unsigned long port = 0;
+        for (size_t i = 0; i < u->port_len; i++) {
+            if (!ascii_is_digit(u->port[i]))
+                return -1;
+            port = port * 10 + (unsigned long)(u->port[i] - '0');
+        }
+        if (port == 0 || port > 65535)
+            return -1;
+    }
+    return u->host_len == 0 ? -1 : 0;
+}
+
+int
+url_split(const char *url, struct url_parts *u)
+{
+    memset(u, 0, sizeof *u);
+    const char *sep = strstr(url, "://");
+    if (!sep || sep == url)
+        return -1;
+    for (const char *p = url; p < sep; p++)
+        if (!ascii_is_alpha(*p) &&
+            !(p > url && (ascii_is_digit(*p) || *p == '+' || *p == '-' || *p == '.')))
+            return -1;
+    u->scheme = url;
+    u->scheme_len = (size_t)(sep - url);
+    u->authority = sep + 3;
+    u->authority_len = strcspn(u->authority, "/?#");
+    const char *rest = u->authority + u->authority_len;
+    u->path = rest;
+    u->path_len = strcspn(rest, "?#");
+    rest += u->path_len;
+    if (*rest == '?') {
+        u->query = rest + 1;
+        u->query_len = strcspn(u->query, "#");
+        rest = u->query + u->query_len;
+    }
+    u->has_fragment = *rest == '#';
+    return url_split_authority(u);
+}
+
+bool
+url_host_is_loopback(const char *host, size_t len)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    if (strcasecmp(buf, "localhost") == 0)
+        return true;
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, buf, addr) == 1)
+        return addr[0] == 127;
+    if (inet_pton(AF_INET6, buf, addr) == 1) {
+        static const unsigned char v6_loopback[16] = {[15] = 1};
+        return memcmp(addr, v6_loopback, sizeof addr) == 0;
+    }
+    return false;
+}
+
+bool
+url_is_loopback_http(const char *url)
+{
+    struct url_parts u;
+    if (!str_starts_with(url, "http://") || url_split(url, &u) != 0)
+        return false;
+    if (memchr(u.authority, '@', u.authority_len))
+        return false;
+    return url_host_is_loopback(u.host, u.host_len);
 }

@@ -61,9 +61,74 @@ char *url_encode(const char *s, const char *keep);
 /* 64-bit FNV-1a of s: stable across builds and machines (shards depend on it). */
 uint64_t str_hash(const char *s);
 
+/* A growable string without a size cap, for text built from local, bounded inputs (signing
+ * strings, endpoint URLs). Once an allocation fails every later append is a no-op and failed
+ * stays set, so callers check once, at strbuf_finish. Start from {0}. */
+struct strbuf {
+    char *p;     /* NUL-terminated contents, or NULL before the first append */
+    size_t len;  /* bytes used, excluding the NUL */
+    size_t cap;  /* bytes allocated */
+    bool failed; /* an allocation failed */
+};
+
+/* Appends n bytes of s (or the string s, or the byte c). */
+void strbuf_append(struct strbuf *b, const char *s, size_t n);
+void strbuf_puts(struct strbuf *b, const char *s);
+void strbuf_putc(struct strbuf *b, char c);
+/* Returns the finished string (the caller frees it; "" when nothing was appended), or NULL
+ * when an append failed (the contents are then freed). */
+char *strbuf_finish(struct strbuf *b);
+
+/* Locale-independent ASCII classification: unlike <ctype.h> these take any char, signed or
+ * not, and never depend on setlocale. */
+bool ascii_is_space(char c);
+bool ascii_is_alpha(char c);
+bool ascii_is_digit(char c);
+bool ascii_is_alnum(char c);
+char ascii_to_lower(char c);
+/* The value of a hex digit (either case), or -1. */
+int ascii_hex_value(char c);
+
+/* Strictly decodes standard, padded base64 of s[0..len) (no whitespace, length a non-zero
+ * multiple of 4). Returns a malloc'd buffer and its length in *outlen, or NULL when s is not
+ * such base64 or out of memory (a partial result is wiped, as keys pass through here). */
+unsigned char *base64_decode(const char *s, size_t len, size_t *outlen);
+
+/* The pieces of an absolute URL; spans point into the caller's string. */
+struct url_parts {
+    const char *scheme; /* before "://" */
+    size_t scheme_len;
+    const char *authority; /* userinfo@host:port */
+    size_t authority_len;
+    const char *host; /* without brackets for an IPv6 literal */
+    size_t host_len;
+    const char *port; /* digits after ':', or NULL */
+    size_t port_len;
+    const char *path; /* from the first '/' up to '?' or '#'; may be empty */
+    size_t path_len;
+    const char *query; /* after '?' up to '#', or NULL when there is no '?' */
+    size_t query_len;
+    bool has_fragment; /* a '#' follows */
+};
+
+/* Splits an absolute "scheme://authority/path?query#fragment" URL into *u. Any userinfo is
+ * skipped over (callers that must refuse it look at the authority). Returns 0, or -1 when
+ * there is no scheme or "://", the host is empty, an IPv6 literal has no ']', or the port is
+ * not 1 to 65535. */
+int url_split(const char *url, struct url_parts *u);
+/* True when host[0..len) (as url_split gives it) is a loopback address: "localhost" in any
+ * case, a dotted-quad IPv4 address in 127.0.0.0/8 as inet_pton reads it (exactly four
+ * decimal parts without leading zeros), or the IPv6 address ::1 in any spelling. */
+bool url_host_is_loopback(const char *host, size_t len);
+/* True for an "http://" URL (lower case) whose host is a loopback address (above), with no
+ * user info and a valid port if any: where plain http may carry credentials. */
+bool url_is_loopback_http(const char *url);
+
 /* True when s starts with prefix. */
 bool str_starts_with(const char *s, const char *prefix);
 /* Trims ASCII whitespace in place; returns s. */
 char *str_trim(char *s);
+/* Narrows the span [*s, *s + *n) to exclude ASCII whitespace at either end. */
+void str_trim_span(const char **s, size_t *n);
 
 #endif

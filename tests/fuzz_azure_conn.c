@@ -8,7 +8,8 @@
 
 #include <strings.h>
 
-#include "azure_auth.h"
+#include "azure_conn.h"
+#include "azure_sharedkey.h"
 
 /* Copies the value of the last setting named name (case-insensitive) in a connection string,
  * trimmed, into out; "" when absent. */

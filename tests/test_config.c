@@ -591,12 +591,12 @@ static void
 test_endpoint_http_lookalikes(void **state)
 {
     (void)state;
-    /* Regression (fixed): src/config.c:173-179 (is_loopback_http) only checks that the text after
-     * "http://" starts with "127.", "localhost" or "[::1]", so SORACOM_API_ENDPOINT values such as
-     * http://localhost.evil.example, http://localhost@evil.example (userinfo: the host is
-     * evil.example) and http://127.evil.example are accepted (config_load returns 0) and the
-     * AuthKey would be sent over plain http to a remote host. Expected: >= 1 problem naming
-     * SORACOM_API_ENDPOINT. */
+    /* Regression (fixed): the loopback test (now url_is_loopback_http in util.c) once checked
+     * only that the text after "http://" starts with "127.", "localhost" or "[::1]", so
+     * SORACOM_API_ENDPOINT values such as http://localhost.evil.example,
+     * http://localhost@evil.example (userinfo: the host is evil.example) and
+     * http://127.evil.example are accepted (config_load returns 0) and the AuthKey would be sent
+     * over plain http to a remote host. Expected: >= 1 problem naming SORACOM_API_ENDPOINT. */
     static const char *const v[] = {
         "http://localhost.evil.example",     "http://localhost@evil.example",
         "http://127.0.0.1@evil.example/",    "http://127.evil.example",

@@ -127,7 +127,7 @@ test_cleanup_removes_only_own_temp_files(void **state)
     memset(&cfg, 0, sizeof(cfg));
     cfg.sink = SINK_DIR;
     cfg.sink_dir = root;
-    struct loop *loop = loop_new(NULL, 0);
+    struct loop *loop = http_loop_new(NULL, 0);
     char err[256] = "";
     struct sink *s = sink_dir_ops.open(&cfg, loop, err, sizeof(err));
     if (!s)

@@ -682,7 +682,7 @@ client_open(struct client *cl)
     cl->cfg.auth_key_id = (char *)"keyId-unit";
     cl->cfg.auth_key = (char *)"secret-unit";
     cl->cfg.token_timeout_s = 86400;
-    cl->loop = loop_new(NULL, 4);
+    cl->loop = http_loop_new(NULL, 4);
     assert_non_null(cl->loop);
     cl->sc = soracom_new(&cl->cfg, cl->loop);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for util.c: ISO-8601 and RFC 1123 time, durations and sizes, the bounded
- * buffer, hashing and encoding vectors, and the string helpers. */
+ * buffer, hashing and encoding vectors (base64 both ways), the string helpers, URL splitting
+ * and the loopback test. */
 #include "unit.h"
 
 #include <stdbool.h>
@@ -520,6 +521,168 @@ test_str_helpers(void **state)
     free(s);
 }
 
+/* ---- base64_decode, url_split, loopback, strbuf ---------------------------------------- */
+
+static void
+test_base64_decode(void **state)
+{
+    (void)state;
+    /* Round trips of the RFC 4648 vectors, and bytes that use '+' and '/'. */
+    static const struct {
+        const char *in;
+        const char *out;
+        size_t len;
+    } ok[] = {
+        {"Zg==", "f", 1},        {"Zm8=", "fo", 2},         {"Zm9v", "foo", 3},
+        {"Zm9vYg==", "foob", 4}, {"Zm9vYmFy", "foobar", 6}, {"+/8=", "\xfb\xff", 2},
+        {"AAAA", "\0\0\0", 3},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
+        size_t n = 99;
+        unsigned char *b = base64_decode(ok[i].in, strlen(ok[i].in), &n);
+        if (!b || n != ok[i].len || memcmp(b, ok[i].out, n) != 0)
+            fail_msg("base64_decode('%s') is wrong", ok[i].in);
+        free(b);
+    }
+    /* Strict: no empty input, whitespace, missing padding, stray '=' or other alphabets. */
+    static const char *const bad[] = {"",       "Zg",   "Zg=",  "Zm9",      "Zm 9v",
+                                      "Zm9v\n", "Z=9v", "Zm-_", "Zm9v!A==", "===="};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        size_t n = 0;
+        unsigned char *b = base64_decode(bad[i], strlen(bad[i]), &n);
+        if (b)
+            fail_msg("base64_decode accepted '%s'", bad[i]);
+    }
+}
+
+static void
+test_url_split(void **state)
+{
+    (void)state;
+    struct url_parts u;
+    assert_int_equal(url_split("https://user@acct.blob.core.windows.net:8443/c/a%20b?x=1&y#f", &u),
+                     0);
+    assert_int_equal(u.scheme_len, 5);
+    assert_memory_equal(u.scheme, "https", 5);
+    assert_int_equal(u.authority_len, strlen("user@acct.blob.core.windows.net:8443"));
+    assert_int_equal(u.host_len, strlen("acct.blob.core.windows.net"));
+    assert_memory_equal(u.host, "acct.blob.core.windows.net", u.host_len);
+    assert_int_equal(u.port_len, 4);
+    assert_memory_equal(u.port, "8443", 4);
+    assert_int_equal(u.path_len, strlen("/c/a%20b"));
+    assert_memory_equal(u.path, "/c/a%20b", u.path_len);
+    assert_non_null(u.query);
+    assert_int_equal(u.query_len, 5);
+    assert_memory_equal(u.query, "x=1&y", 5);
+    assert_true(u.has_fragment);
+
+    assert_int_equal(url_split("http://[::1]:10000", &u), 0);
+    assert_int_equal(u.host_len, 3);
+    assert_memory_equal(u.host, "::1", 3);
+    assert_int_equal(u.path_len, 0);
+    assert_null(u.query);
+    assert_false(u.has_fragment);
+
+    static const char *const bad[] = {"",
+                                      "acct.blob.core.windows.net",
+                                      "://host/",
+                                      "1http://host/",
+                                      "ht tp://host/",
+                                      "http:///path",
+                                      "http://host:/",
+                                      "http://host:0/",
+                                      "http://host:65536/",
+                                      "http://host:12a/",
+                                      "http://[::1/",
+                                      "http://[::1]x/",
+                                      "http://user@/"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+        if (url_split(bad[i], &u) == 0)
+            fail_msg("url_split accepted '%s'", bad[i]);
+}
+
+static void
+test_loopback(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        bool loopback;
+    } v[] = {
+        {"http://127.0.0.1", true},
+        {"http://127.0.0.1:10000/devstoreaccount1", true},
+        {"http://127.255.3.4/", true},
+        {"http://localhost:8080/x?y", true},
+        {"http://LocalHost/", true},
+        {"http://[::1]:10000/", true},
+        {"http://[0:0:0:0:0:0:0:1]/", true},
+        {"https://127.0.0.1/", false}, /* the plain-http test only */
+        {"HTTP://127.0.0.1/", false},  /* the scheme as written in settings: lower case */
+        {"http://128.0.0.1/", false},
+        {"http://127.0.0.01/", false}, /* leading zeros: some resolvers read octal */
+        {"http://127.1/", false},      /* not a dotted quad */
+        {"http://127.0.0.1.evil.example/", false},
+        {"http://localhost.evil.example/", false},
+        {"http://user@127.0.0.1/", false},
+        {"http://127.0.0.1:0/", false},
+        {"http://127.0.0.1:/", false},
+        {"http://[::2]/", false},
+        {"http://[::ffff:127.0.0.1]/", false},
+        {"http://169.254.169.254/", false},
+        {"http:///", false},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(v); i++)
+        if (url_is_loopback_http(v[i].url) != v[i].loopback)
+            fail_msg("url_is_loopback_http('%s') should be %s", v[i].url,
+                     v[i].loopback ? "true" : "false");
+    assert_true(url_host_is_loopback("::1", 3));
+    assert_true(url_host_is_loopback("127.0.0.1x", 9)); /* only the span counts */
+    assert_false(url_host_is_loopback("", 0));
+    assert_false(url_host_is_loopback("example.com", 11));
+}
+
+static void
+test_strbuf(void **state)
+{
+    (void)state;
+    struct strbuf b = {0};
+    char *s = strbuf_finish(&b);
+    assert_string_equal(s, "");
+    free(s);
+    struct strbuf c = {0};
+    for (int i = 0; i < 1000; i++)
+        strbuf_puts(&c, "abc");
+    strbuf_putc(&c, '!');
+    strbuf_append(&c, "xyz", 2);
+    s = strbuf_finish(&c);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), 3003);
+    assert_string_equal(s + 2997, "abc!xy");
+    free(s);
+    struct strbuf f = {.failed = true};
+    strbuf_puts(&f, "abc");
+    assert_null(strbuf_finish(&f));
+}
+
+static void
+test_ascii(void **state)
+{
+    (void)state;
+    assert_true(ascii_is_space('\v') && ascii_is_space(' ') && !ascii_is_space('\0'));
+    assert_true(ascii_is_alnum('z') && ascii_is_alnum('0') && !ascii_is_alnum('_'));
+    assert_false(ascii_is_alpha((char)0xe9)); /* a Latin-1 byte is never a letter */
+    assert_int_equal(ascii_to_lower('Q'), 'q');
+    assert_int_equal(ascii_to_lower('-'), '-');
+    assert_int_equal(ascii_hex_value('f'), 15);
+    assert_int_equal(ascii_hex_value('A'), 10);
+    assert_int_equal(ascii_hex_value('g'), -1);
+    const char *p = " \t a b \n";
+    size_t n = strlen(p);
+    str_trim_span(&p, &n);
+    assert_int_equal(n, 3);
+    assert_memory_equal(p, "a b", 3);
+}
+
 int
 main(void)
 {
@@ -531,7 +694,9 @@ main(void)
         cmocka_unit_test(test_buf_growth),     cmocka_unit_test(test_md5_vectors),
         cmocka_unit_test(test_base64_vectors), cmocka_unit_test(test_hex_vectors),
         cmocka_unit_test(test_url_encode),     cmocka_unit_test(test_str_trim),
-        cmocka_unit_test(test_str_helpers),
+        cmocka_unit_test(test_str_helpers),    cmocka_unit_test(test_base64_decode),
+        cmocka_unit_test(test_url_split),      cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_strbuf),         cmocka_unit_test(test_ascii),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

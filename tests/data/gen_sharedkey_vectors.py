@@ -5,7 +5,7 @@ Each request below is built the way the SDK's pipeline builds one (an azure.core
 HttpRequest wrapped in a PipelineRequest with a PipelineContext) and handed to the
 SDK's own SharedKeyCredentialPolicy.on_request, which computes the Authorization header.
 The string-to-sign is captured from inside the policy, so both come from the SDK.
-tests/test_azure_auth.c checks that src/azure_auth.c produces the same two strings.
+tests/test_azure_sharedkey.c checks that src/azure_sharedkey.c produces the same two strings.
 
 Run with Debian's interpreter (python3-azure is installed there):
 
@@ -17,8 +17,8 @@ All inputs are fixed (keys, dates, ETags), so the output is byte-for-byte reprod
 Two vectors carry an "sdk_url" that differs from "url": requests the SDK itself never
 sends, but which have an exact SDK equivalent with the same canonicalized resource.
   * Repeated query names (?include=snapshots&include=metadata): azure-core parses the
-    query into a dict, so the SDK would keep only the last value; the service rule
-    (and AZURE.md) is "values sorted, joined by ','", which is exactly what the SDK signs
+    query into a dict, so the SDK would keep only the last value; the service's
+    documented rule is "values sorted, joined by ','", which is exactly what the SDK signs
     for its own form ?include=metadata,snapshots.
   * A URL with no path (https://host?comp=list): on the wire the request line's path is
     "/", so it is signed as the SDK signs https://host/?comp=list.

@@ -1,6 +1,7 @@
-/* Azure Storage credentials: connection strings, account URLs and SharedKey request signing. */
-#ifndef SORACAM_AZURE_AUTH_H
-#define SORACAM_AZURE_AUTH_H
+/* Azure Storage connection settings: the credential (account key, SAS or managed identity)
+ * and the blob and DFS endpoints, from a connection string or an account URL. */
+#ifndef SORACAM_AZURE_CONN_H
+#define SORACAM_AZURE_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,21 +53,5 @@ int azure_conn_from_account_url(const char *url, const char *sas, struct azure_c
 /* Frees what azure_conn_parse or azure_conn_from_account_url allocated and zeroes the key
  * and SAS; NULL is a no-op. */
 void azure_conn_free(struct azure_conn *c);
-
-struct azure_header {
-    const char *name;  /* as sent, any case */
-    const char *value; /* as sent */
-};
-
-/* Builds the SharedKey string-to-sign for a request: method, full URL as it goes on the
- * wire, and every header that will be sent. Content-Length "0" or absent signs as empty.
- * Returns a malloc'd string, or NULL on a malformed URL or out of memory. */
-char *azure_sharedkey_string_to_sign(const char *account, const char *method, const char *url,
-                                     const struct azure_header *hdrs, size_t n);
-
-/* Returns a malloc'd "SharedKey account:signature" Authorization value, or NULL. */
-char *azure_sharedkey_authorization(const char *account, const unsigned char *key, size_t key_len,
-                                    const char *method, const char *url,
-                                    const struct azure_header *hdrs, size_t n);
 
 #endif
