@@ -687,7 +687,7 @@ add_gaps(struct gallery *g, struct cam *c)
 {
     const struct config *cfg = g->cfg;
     int64_t settle = cfg->capture_delay_ms + cfg->export_timeout_ms;
-    long max_attempts = cfg->max_slot_attempts > 0 ? cfg->max_slot_attempts : 3;
+    long max_attempts = cfg->max_slot_attempts;
     size_t nstored = c->n;
     int n = 0;
     sort(c->markers, c->nmarkers, sizeof(*c->markers), cmp_record);
@@ -1163,7 +1163,7 @@ gallery_run(const struct config *cfg, const struct gallery_opts *opts)
         cam_find(&g, "", true); /* every image is the one camera's */
     g.discover = g.discover && cfg->tmpl.has_device;
 
-    g.loop = loop_new(cfg->ca_file, cfg->max_connections ? cfg->max_connections : 16);
+    g.loop = loop_new(cfg->ca_file, cfg->max_connections);
     if (!g.loop) {
         log_error("cannot initialise libcurl");
         goto out;
