@@ -70,7 +70,11 @@ struct config_problems {
 void config_problem(struct config_problems *p, int opt, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The settings' own validations (config_opt.check), in config.c. */
+/* True for http URLs whose host is exactly a loopback address: 127.x.x.x, localhost or
+ * [::1], with no user info, optionally a port, then a path or nothing. */
+bool config_loopback_http(const char *url);
+
+/* The settings' own validations (config_opt.check), in config_check.c. */
 config_check_fn config_check_auth_key_id;
 config_check_fn config_check_auth_key;
 config_check_fn config_check_endpoint;
