@@ -122,27 +122,6 @@ usage_command_names(void)
     return names;
 }
 
-/* True when an option's flag text ("-o, --output") names flag ("--output"). */
-static bool
-names_flag(const char *text, const char *flag)
-{
-    size_t n = strlen(flag);
-    for (const char *p = strstr(text, flag); p; p = strstr(p + 1, flag))
-        if ((p == text || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
-            return true;
-    return false;
-}
-
-const char *
-usage_option_command(const char *flag)
-{
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-        for (const struct usage_opt *o = commands[i].opts; o->flag; o++)
-            if (names_flag(o->flag, flag))
-                return commands[i].name;
-    return NULL;
-}
-
 const struct usage_opt *
 usage_option(enum usage_opt_id id, const char **owner)
 {
@@ -282,6 +261,54 @@ md_cell(FILE *out, const char *s)
     }
 }
 
+/* The settings' rows of docs/configuration.md, from the settings table. */
+static void
+md_settings(FILE *out)
+{
+    for (size_t i = 0; i < config_nopts; i++) {
+        const struct config_opt *o = &config_opts[i];
+        fprintf(out, "| `%s` | ", o->env);
+        if (o->flag) {
+            fprintf(out, "`--%s ", o->flag);
+            md_cell(out, o->metavar);
+            fputc('`', out);
+        } else {
+            fputs("(environment only)", out);
+        }
+        fputs(" | ", out);
+        if (o->def) {
+            fputc('`', out);
+            md_cell(out, o->def);
+            fputc('`', out);
+        }
+        fputs(" | ", out);
+        md_cell(out, o->help);
+        fputs(" |\n", out);
+    }
+}
+
+/* The command options' rows of docs/configuration.md, from the command table. */
+static void
+md_command_options(FILE *out)
+{
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
+        for (const struct usage_opt *o = commands[i].opts; o->flag; o++) {
+            if (o->hidden)
+                continue;
+            fprintf(out, "| `%s%s%s` | `%s` | ", o->flag, o->metavar ? " " : "",
+                    o->metavar ? o->metavar : "", commands[i].name);
+            const char *def = strstr(o->help, "(default: ");
+            if (def) {
+                const char *end = strchr(def, ')');
+                fprintf(out, "%.*s", (int)(end - def - 10), def + 10);
+            }
+            fputs(" | ", out);
+            md_cell(out, o->help);
+            fputs(" |\n", out);
+        }
+    }
+}
+
 void
 usage_markdown(FILE *out)
 {
@@ -303,26 +330,7 @@ usage_markdown(FILE *out)
             "\n"
             "| Variable | Flag | Default | Meaning |\n"
             "|---|---|---|---|\n");
-    for (size_t i = 0; i < config_nopts; i++) {
-        const struct config_opt *o = &config_opts[i];
-        fprintf(out, "| `%s` | ", o->env);
-        if (o->flag) {
-            fprintf(out, "`--%s ", o->flag);
-            md_cell(out, o->metavar);
-            fputc('`', out);
-        } else {
-            fputs("(environment only)", out);
-        }
-        fputs(" | ", out);
-        if (o->def) {
-            fputc('`', out);
-            md_cell(out, o->def);
-            fputc('`', out);
-        }
-        fputs(" | ", out);
-        md_cell(out, o->help);
-        fputs(" |\n", out);
-    }
+    md_settings(out);
     fprintf(out,
             "\n"
             "Durations take `10`, `10s`, `1500ms`, `2m` or `1h`. Sizes take `16M`, `512k` or a "
@@ -347,22 +355,7 @@ usage_markdown(FILE *out)
                  "\n"
                  "| Option | Command | Default | Meaning |\n"
                  "|---|---|---|---|\n");
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
-        for (const struct usage_opt *o = commands[i].opts; o->flag; o++) {
-            if (o->hidden)
-                continue;
-            fprintf(out, "| `%s%s%s` | `%s` | ", o->flag, o->metavar ? " " : "",
-                    o->metavar ? o->metavar : "", commands[i].name);
-            const char *def = strstr(o->help, "(default: ");
-            if (def) {
-                const char *end = strchr(def, ')');
-                fprintf(out, "%.*s", (int)(end - def - 10), def + 10);
-            }
-            fputs(" | ", out);
-            md_cell(out, o->help);
-            fputs(" |\n", out);
-        }
-    }
+    md_command_options(out);
     fprintf(out, "\n"
                  "## Other options\n"
                  "\n"

@@ -44,8 +44,6 @@ struct usage_cmd {
 const struct usage_cmd *usage_command(const char *name);
 /* "run, daemon, ..." for messages. */
 const char *usage_command_names(void);
-/* The command an option such as "--at" belongs to, or NULL. */
-const char *usage_option_command(const char *flag);
 /* The option with id, and the name of its command in *owner (if not NULL); NULL for none. */
 const struct usage_opt *usage_option(enum usage_opt_id id, const char **owner);
 /* The long name of o without "--" ("output" for "-o, --output"). */
