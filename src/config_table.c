@@ -13,7 +13,8 @@
 /* A row read together with others (devices, sink, Azure credentials) by config.c. */
 #define NO_FIELD .field = CONFIG_NO_FIELD
 
-/* The commands that do not talk to SORACOM, and those that capture. */
+/* Groups of commands (config_opt.commands): those that capture, those that talk to SORACOM,
+ * those that read the storage, and the long-running ones that catch up. */
 #define CMDS_CAPTURE (CONFIG_CMD_RUN | CONFIG_CMD_DAEMON | CONFIG_CMD_SERVE | CONFIG_CMD_BACKFILL)
 #define CMDS_SORACOM (CMDS_CAPTURE | CONFIG_CMD_CHECK | CONFIG_CMD_DEVICES | CONFIG_CMD_CONFIG)
 #define CMDS_STORAGE (CMDS_CAPTURE | CONFIG_CMD_CHECK | CONFIG_CMD_GALLERY | CONFIG_CMD_CONFIG)

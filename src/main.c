@@ -36,7 +36,6 @@ struct cli {
     struct gallery_opts gal;          /* gallery's --date and --output */
     int64_t at_ms;                    /* run's --at */
     bool want_help;                   /* -h or --help */
-    const char *cmd;                  /* the command's name, or NULL */
 };
 
 /* One command: how its configuration is loaded and who runs it. */
@@ -340,7 +339,6 @@ pick_command(struct cli *cli, int argc, char **argv, const struct command **out)
     }
     if (!options_go_with(cli, cmd))
         return EXIT_CONFIG;
-    cli->cmd = cmd;
     *out = command_find(cmd);
     return *out ? GO_ON : EXIT_CONFIG;
 }

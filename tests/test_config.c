@@ -1615,6 +1615,8 @@ test_table_names_unique(void **state)
             if (a->flag && b->flag && strcmp(a->flag, b->flag) == 0)
                 fail_msg("--%s is the flag of rows %zu and %zu", a->flag, i, k);
         }
+        /* Every setting but the ignored one is read by some command. */
+        assert_true(a->commands != 0 || i == O_USE_API);
         /* A secret never has a flag: it would show in a process listing. */
         if (a->type == CONFIG_SECRET)
             assert_null(a->flag);
