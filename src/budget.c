@@ -54,7 +54,7 @@ budget_new(const struct config *cfg, struct soracom *sc, struct loop *loop)
     b->cfg = cfg;
     b->sc = sc;
     b->loop = loop;
-    b->reserve = cfg->budget_reserve ? cfg->budget_reserve : BUDGET_DEFAULT_RESERVE;
+    b->reserve = cfg->budget_reserve;
     return b;
 }
 

@@ -11,8 +11,6 @@ struct config;
 struct loop;
 struct soracom;
 
-#define BUDGET_DEFAULT_RESERVE 3600 /* frames: one hour of the month's viewing kept free */
-
 /* Creates the guard; returns NULL when cfg turns it off (a negative reserve). */
 struct budget *budget_new(const struct config *cfg, struct soracom *sc, struct loop *loop);
 /* Frees it; NULL-safe. Checks in flight are abandoned. */

@@ -54,7 +54,7 @@ static int64_t process_start_ms;
 static int64_t
 regular_interval(const struct capture_ctx *ctx)
 {
-    return ctx->cfg->poll_interval_ms ? ctx->cfg->poll_interval_ms : DEFAULT_POLL_MS;
+    return ctx->cfg->poll_interval_ms;
 }
 
 /* This host's wall clock in SORACOM's: what its requestedTime and expiryTime are told in. */

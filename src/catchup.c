@@ -20,13 +20,10 @@
 #include "template.h"
 #include "util.h"
 
-#define WORKERS                8      /* cameras planned at the same time */
-#define MAX_GROUP              100000 /* slots examined per listing */
-#define DAY_MS                 86400000LL
-#define DEFAULT_WINDOW_MS      DAY_MS
-#define DEFAULT_MAX_PER_CAMERA 12
-#define DEFAULT_MAX_ATTEMPTS   3
-#define REPORTED_CAP           10000
+#define WORKERS      8      /* cameras planned at the same time */
+#define MAX_GROUP    100000 /* slots examined per listing */
+#define DAY_MS       86400000LL
+#define REPORTED_CAP 10000
 
 /* Per camera, across passes: every slot up to complete_until is stored or given up. */
 struct cam_mark {
@@ -225,7 +222,7 @@ mark_of(struct catchup *cu, const char *id)
 static long
 max_attempts(const struct config *cfg)
 {
-    return cfg->max_slot_attempts > 0 ? cfg->max_slot_attempts : DEFAULT_MAX_ATTEMPTS;
+    return cfg->max_slot_attempts;
 }
 
 /* The first slot at or after t (ms), or -1. */
@@ -730,7 +727,7 @@ static void
 pass_start(struct catchup *cu, int64_t now_ms)
 {
     const struct config *cfg = cu->cfg;
-    int64_t window = cfg->catchup_window_ms ? cfg->catchup_window_ms : DEFAULT_WINDOW_MS;
+    int64_t window = cfg->catchup_window_ms;
     int64_t latest = schedule_prev(&cfg->schedule, (now_ms - cfg->capture_delay_ms) / 1000);
     if (latest < 0)
         return;
@@ -739,7 +736,7 @@ pass_start(struct catchup *cu, int64_t now_ms)
     for (size_t i = 0; i < n; i++)
         if (since_of(cu, cams[i].id) < 0)
             record_since(cu, cams[i].id, latest * 1000);
-    long max = cfg->catchup_max ? cfg->catchup_max : DEFAULT_MAX_PER_CAMERA;
+    long max = cfg->catchup_max;
     plan_start(cu, now_ms - window, latest * 1000 - 1, 0, (size_t)max, true, pass_planned, cu);
 }
 

@@ -272,7 +272,7 @@ usage_checked(struct soracom_call *call, void *arg)
     const char *id = k->cams[k->next - 1];
     json_t *image = call->json ? json_object_get(call->json, "image") : NULL;
     json_t *rem = image ? json_object_get(image, "remainingFrames") : NULL;
-    long reserve = k->cfg->budget_reserve ? k->cfg->budget_reserve : BUDGET_DEFAULT_RESERVE;
+    long reserve = k->cfg->budget_reserve;
     if (call->outcome == SORACOM_OK && call->status == 200 && json_is_integer(rem)) {
         long left = (long)json_integer_value(rem);
         if (k->cfg->budget_reserve >= 0 && left <= reserve)

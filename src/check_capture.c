@@ -43,7 +43,6 @@ struct probe {
     struct soracom_call call;
     bool small; /* the listing was asked again without a page size */
     bool stored;
-    int stored_rc;
 };
 
 static void add(struct probe *p, const char *name, bool ok, const char *fmt, ...)

@@ -51,10 +51,10 @@ struct config {
     char *client_id;           /* managed identity: AZURE_CLIENT_ID (user-assigned), or NULL */
     char *imds_endpoint;       /* managed identity: SORACAM_IMDS_ENDPOINT override, or NULL */
     const char *azure_ignored; /* Azure settings ignored for a stronger credential, or NULL */
-    /* Fleet settings; 0 means the default. */
+    /* Fleet settings; every field holds its effective value once loaded. */
     bool all_devices;          /* SORACOM_DEVICE_IDS=all: discover cameras every cycle */
     int64_t poll_interval_ms;  /* export status polling interval */
-    int64_t catchup_window_ms; /* how far back catch-up looks (0: default; <0: off) */
+    int64_t catchup_window_ms; /* how far back catch-up looks (<0: off) */
     long catchup_max;          /* catch-up captures per camera per tick */
     long max_slot_attempts;    /* tries of a slot without footage, across restarts */
     long budget_reserve;       /* remaining export frames kept in reserve (<0: guard off) */
@@ -63,13 +63,54 @@ struct config {
     long max_connections;      /* open HTTP connections at most */
 };
 
-/* One setting: its environment variable, its flag, and how to describe it. */
+/* How a setting's text becomes a value (config_opt.type). */
+enum config_type {
+    CONFIG_STRING,   /* text, copied (a check function may refuse it) */
+    CONFIG_SECRET,   /* text registered for redaction; never shown */
+    CONFIG_INT,      /* whole number from lo to hi */
+    CONFIG_DURATION, /* "10", "10s", "1500ms", "2m", "1h": milliseconds from lo to hi */
+    CONFIG_SIZE,     /* "16M", "512k" or a byte count: bytes from lo to hi */
+    CONFIG_ENUM,     /* one of the words of metavar ("text|json") */
+    CONFIG_LIST,     /* comma-separated items */
+};
+
+/* The commands that read a setting (config_opt.commands). */
+#define CONFIG_CMD_RUN      (1u << 0)
+#define CONFIG_CMD_DAEMON   (1u << 1)
+#define CONFIG_CMD_SERVE    (1u << 2)
+#define CONFIG_CMD_BACKFILL (1u << 3)
+#define CONFIG_CMD_CHECK    (1u << 4)
+#define CONFIG_CMD_DEVICES  (1u << 5)
+#define CONFIG_CMD_GALLERY  (1u << 6)
+#define CONFIG_CMD_CONFIG   (1u << 7)
+#define CONFIG_CMD_ALL      0xffu
+
+struct config_problems;
+
+/* A setting's own validation and conversion: value is the text to use (the setting's, else its
+ * default; never NULL). Writes the result into cfg, or reports a problem naming the setting.
+ * Called only for settings that hold a value. */
+typedef void config_check_fn(struct config *cfg, struct config_problems *p, int opt,
+                             const char *value);
+
+/* No target field (config_opt.field): the setting is read with others (see config.c). */
+#define CONFIG_NO_FIELD ((size_t)-1)
+
+/* One setting: where it is read from, its type, default, bounds and target, and how to
+ * describe it. Every default is here and nowhere else. */
 struct config_opt {
-    const char *env;     /* environment variable */
-    const char *flag;    /* long option without "--", or NULL when it has none (secrets) */
-    const char *metavar; /* what the value looks like, for --help */
-    const char *def;     /* default shown in --help, or NULL when required / derived */
-    const char *help;    /* one line */
+    const char *env;        /* environment variable (also the configuration file's key) */
+    const char *flag;       /* long option without "--", or NULL when it has none (secrets) */
+    const char *metavar;    /* what the value looks like, for --help */
+    const char *def;        /* default, loaded like a value; NULL when unset by default */
+    const char *help;       /* one line */
+    enum config_type type;  /* how the text is read */
+    int64_t lo, hi;         /* bounds of an INT, DURATION (ms) or SIZE (bytes) */
+    const char *unit;       /* what the stored number counts ("ms", "bytes"), or NULL */
+    size_t field;           /* offsetof(struct config, ...) of the target, or CONFIG_NO_FIELD */
+    size_t field_size;      /* sizeof that target */
+    config_check_fn *check; /* own validation (instead of the type's), or NULL */
+    unsigned commands;      /* CONFIG_CMD_* of the commands that read it */
 };
 
 extern const struct config_opt config_opts[];
@@ -77,6 +118,8 @@ extern const size_t config_nopts;
 
 /* Index of the setting whose flag is name, or -1. */
 int config_flag_index(const char *name);
+/* Index of the setting whose environment variable is name, or -1. */
+int config_env_index(const char *name);
 
 /* Builds cfg from the environment and flag overrides (overrides[i] for config_opts[i], or
  * NULL). Secrets are registered for redaction. Returns 0, or the number of problems found;

@@ -687,7 +687,7 @@ add_gaps(struct gallery *g, struct cam *c)
 {
     const struct config *cfg = g->cfg;
     int64_t settle = cfg->capture_delay_ms + cfg->export_timeout_ms;
-    long max_attempts = cfg->max_slot_attempts > 0 ? cfg->max_slot_attempts : 3;
+    long max_attempts = cfg->max_slot_attempts;
     size_t nstored = c->n;
     int n = 0;
     sort(c->markers, c->nmarkers, sizeof(*c->markers), cmp_record);
@@ -1141,6 +1141,46 @@ gallery_free(struct gallery *g)
     free(g->order);
 }
 
+/* The day's bounds in the configured zone, and the cameras: those configured, else every
+ * camera the storage holds (discovered from the listing). */
+static void
+gallery_begin(struct gallery *g)
+{
+    const struct config *cfg = g->cfg;
+    struct tm tm = {0};
+    tm.tm_year = g->year - 1900;
+    tm.tm_mon = g->month - 1;
+    tm.tm_mday = g->day;
+    g->start_ms = template_zone_utc(&cfg->zone, &tm, -1);
+    tm.tm_mday++;
+    g->end_ms = template_zone_utc(&cfg->zone, &tm, -1);
+    g->now_ms = time_now_ms();
+    g->discover = cfg->all_devices || cfg->ndevices == 0;
+    for (size_t i = 0; !g->discover && i < cfg->ndevices; i++)
+        cam_find(g, cfg->devices[i], true);
+    if (g->discover && !cfg->tmpl.has_device)
+        cam_find(g, "", true); /* every image is the one camera's */
+    g->discover = g->discover && cfg->tmpl.has_device;
+}
+
+/* Logs what the page shows, once it is written (to out_path, or stdout when NULL). */
+static void
+gallery_summary(const struct gallery *g, const char *out_path, int64_t t0)
+{
+    size_t stored = 0, missing = 0;
+    for (size_t i = 0; i < g->ncams; i++) {
+        stored += g->cams[i].stored;
+        missing += g->cams[i].missing;
+    }
+    if (g->unreadable > REPORTED_MAX)
+        log_warn("gallery: %zu images could not be shown in all", g->unreadable);
+    log_info("gallery %04d-%02d-%02d (%s): %zu camera(s), %zu stored, %zu missing; %.1f MB "
+             "written to %s in %.1f s",
+             g->year, g->month, g->day, g->cfg->zone.name, g->ncams, stored, missing,
+             (double)g->bytes / 1e6, out_path ? out_path : "stdout",
+             (double)(time_mono_ms() - t0) / 1000.0);
+}
+
 int
 gallery_run(const struct config *cfg, const struct gallery_opts *opts)
 {
@@ -1148,22 +1188,9 @@ gallery_run(const struct config *cfg, const struct gallery_opts *opts)
     char err[512], *tmp = NULL;
     int rc = 1;
     int64_t t0 = time_mono_ms();
-    struct tm tm = {0};
-    tm.tm_year = opts->year - 1900;
-    tm.tm_mon = opts->month - 1;
-    tm.tm_mday = opts->day;
-    g.start_ms = template_zone_utc(&cfg->zone, &tm, -1);
-    tm.tm_mday++;
-    g.end_ms = template_zone_utc(&cfg->zone, &tm, -1);
-    g.now_ms = time_now_ms();
-    g.discover = cfg->all_devices || cfg->ndevices == 0;
-    for (size_t i = 0; !g.discover && i < cfg->ndevices; i++)
-        cam_find(&g, cfg->devices[i], true);
-    if (g.discover && !cfg->tmpl.has_device)
-        cam_find(&g, "", true); /* every image is the one camera's */
-    g.discover = g.discover && cfg->tmpl.has_device;
+    gallery_begin(&g);
 
-    g.loop = http_loop_new(cfg->ca_file, cfg->max_connections ? cfg->max_connections : 16);
+    g.loop = http_loop_new(cfg->ca_file, cfg->max_connections);
     if (!g.loop) {
         log_error("cannot initialise libcurl");
         goto out;
@@ -1219,18 +1246,7 @@ gallery_run(const struct config *cfg, const struct gallery_opts *opts)
         log_error("gallery: writing the page failed: %s", strerror(errno));
         goto out;
     }
-    size_t stored = 0, missing = 0;
-    for (size_t i = 0; i < g.ncams; i++) {
-        stored += g.cams[i].stored;
-        missing += g.cams[i].missing;
-    }
-    if (g.unreadable > REPORTED_MAX)
-        log_warn("gallery: %zu images could not be shown in all", g.unreadable);
-    log_info("gallery %04d-%02d-%02d (%s): %zu camera(s), %zu stored, %zu missing; %.1f MB "
-             "written to %s in %.1f s",
-             g.year, g.month, g.day, cfg->zone.name, g.ncams, stored, missing,
-             (double)g.bytes / 1e6, opts->out_path ? opts->out_path : "stdout",
-             (double)(time_mono_ms() - t0) / 1000.0);
+    gallery_summary(&g, opts->out_path, t0);
     rc = 0;
 out:
     if (g.out && g.out != stdout)

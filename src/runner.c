@@ -14,8 +14,7 @@
 #include "metrics.h"
 #include "util.h"
 
-#define DEFAULT_IN_FLIGHT 1000
-#define KEY_BUCKETS       4096
+#define KEY_BUCKETS 4096
 
 /* A capture waiting for a free place. */
 struct runner_job {
@@ -104,7 +103,7 @@ runner_new(const struct config *cfg, struct loop *loop, struct sink *sink, struc
     r->loop = loop;
     capture_ctx_init(&r->ctx, cfg, loop, sc, sink);
     r->ctx.budget = budget;
-    r->nplaces = cfg->max_in_flight > 0 ? (size_t)cfg->max_in_flight : DEFAULT_IN_FLIGHT;
+    r->nplaces = (size_t)cfg->max_in_flight;
     r->places = xcalloc(r->nplaces, sizeof(*r->places));
     r->free_places = xcalloc(r->nplaces, sizeof(size_t));
     for (size_t i = 0; i < r->nplaces; i++) {

@@ -159,7 +159,7 @@ service_open_with(struct service *s, const struct config *cfg, bool keep_trying)
     char err[512];
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
-    s->loop = http_loop_new(cfg->ca_file, cfg->max_connections > 0 ? cfg->max_connections : 64);
+    s->loop = http_loop_new(cfg->ca_file, cfg->max_connections);
     if (!s->loop) {
         log_error("cannot initialise libcurl");
         return -1;

@@ -13,8 +13,8 @@ static const struct usage_cmd commands[] = {
      "Captures the most recent slot of SORACAM_SCHEDULE (or the moment given with --at) for "
      "every camera, then exits: for cron or a systemd timer. A slot that is already stored "
      "costs nothing and counts as success.",
-     {{"--at", "TIME", "capture this moment instead (ISO-8601, e.g. 2026-11-26T09:00:00+09:00)",
-       false},
+     {{USAGE_OPT_AT, "--at", "TIME",
+       "capture this moment instead (ISO-8601, e.g. 2026-11-26T09:00:00+09:00)", false},
       {0}}},
     {"daemon",
      "",
@@ -41,10 +41,12 @@ static const struct usage_cmd commands[] = {
      "many exports each camera needs and refuses if that would take a camera's export budget "
      "below SORACAM_BUDGET_RESERVE. Stopped with Ctrl-C, the same command continues where it "
      "left off.",
-     {{"--from", "TIME", "start of the range (ISO-8601, e.g. 2026-11-20T00:00:00+09:00)", false},
-      {"--to", "TIME", "end of the range (default: now)", false},
-      {"--every", "DURATION", "slots every DURATION from --from instead of the schedule's", false},
-      {"--force", NULL, "go ahead even below the budget reserve", false},
+     {{USAGE_OPT_FROM, "--from", "TIME",
+       "start of the range (ISO-8601, e.g. 2026-11-20T00:00:00+09:00)", false},
+      {USAGE_OPT_TO, "--to", "TIME", "end of the range (default: now)", false},
+      {USAGE_OPT_EVERY, "--every", "DURATION",
+       "slots every DURATION from --from instead of the schedule's", false},
+      {USAGE_OPT_FORCE, "--force", NULL, "go ahead even below the budget reserve", false},
       {0}}},
     {"check",
      "[--capture DEVICE [--yes] [--report FILE]]",
@@ -59,10 +61,11 @@ static const struct usage_cmd commands[] = {
      "as run would, and prints each protocol fact the program relies on: SORACOM's clock "
      "offset, how requestedTime relates to the request, the rate-limit headers, the export "
      "list's page size and paging key, the JPEG and the download URL's lifetime.",
-     {{"--capture", "DEVICE", "export and store one recent moment of DEVICE, printing the facts",
-       false},
-      {"--yes", NULL, "do not ask before spending the export allowance", false},
-      {"--report", "FILE", "also write the facts as JSON, with every secret removed", false},
+     {{USAGE_OPT_CAPTURE, "--capture", "DEVICE",
+       "export and store one recent moment of DEVICE, printing the facts", false},
+      {USAGE_OPT_YES, "--yes", NULL, "do not ask before spending the export allowance", false},
+      {USAGE_OPT_REPORT, "--report", "FILE",
+       "also write the facts as JSON, with every secret removed", false},
       {0}}},
     {"devices",
      "[--json]",
@@ -71,7 +74,7 @@ static const struct usage_cmd commands[] = {
      "Lists the cameras (all of the operator's when none is configured): connected or not, "
      "power state, licence, retention days and export frames left this month. A missing "
      "permission is named.",
-     {{"--json", NULL, "print JSON instead of a table", false}, {0}}},
+     {{USAGE_OPT_JSON, "--json", NULL, "print JSON instead of a table", false}, {0}}},
     {"gallery",
      "[--date YYYY-MM-DD] [--device ID] [-o FILE]",
      "one day of the storage as a self-contained HTML page of thumbnails,\n"
@@ -84,15 +87,18 @@ static const struct usage_cmd commands[] = {
      "storage holds anything of that day. Only the storage is read: no SORACOM AuthKey is "
      "needed. The page refers to nothing outside itself, so it can be mailed or archived as "
      "it is.",
-     {{"--date", "YYYY-MM-DD", "the day to show, in SORACAM_TIMEZONE (default: today)", false},
-      {"-o, --output", "FILE", "write the page to FILE instead of standard output", false},
+     {{USAGE_OPT_DATE, "--date", "YYYY-MM-DD",
+       "the day to show, in SORACAM_TIMEZONE (default: today)", false},
+      {USAGE_OPT_OUTPUT, "-o, --output", "FILE",
+       "write the page to FILE instead of standard output", false},
       {0}}},
     {"config",
      "",
      "print the effective configuration (secrets masked) and exit",
      "Prints the effective configuration with secrets masked, and exits. A wrong setting "
      "exits 2 with the variable named, before anything is sent.",
-     {{"--markdown", NULL, "print docs/configuration.md (every setting and option) instead", true},
+     {{USAGE_OPT_MARKDOWN, "--markdown", NULL,
+       "print docs/configuration.md (every setting and option) instead", true},
       {0}}},
 };
 
@@ -116,25 +122,30 @@ usage_command_names(void)
     return names;
 }
 
-/* True when an option's flag text ("-o, --output") names flag ("--output"). */
-static bool
-names_flag(const char *text, const char *flag)
-{
-    size_t n = strlen(flag);
-    for (const char *p = strstr(text, flag); p; p = strstr(p + 1, flag))
-        if ((p == text || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
-            return true;
-    return false;
-}
-
-const char *
-usage_option_command(const char *flag)
+const struct usage_opt *
+usage_option(enum usage_opt_id id, const char **owner)
 {
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         for (const struct usage_opt *o = commands[i].opts; o->flag; o++)
-            if (names_flag(o->flag, flag))
-                return commands[i].name;
+            if (o->id == id) {
+                if (owner)
+                    *owner = commands[i].name;
+                return o;
+            }
     return NULL;
+}
+
+const char *
+usage_option_long(const struct usage_opt *o)
+{
+    const char *dash = strstr(o->flag, "--");
+    return dash ? dash + 2 : o->flag;
+}
+
+int
+usage_option_short(const struct usage_opt *o)
+{
+    return o->flag[0] == '-' && o->flag[1] != '-' ? (unsigned char)o->flag[1] : 0;
 }
 
 /* Prints text wrapped at width columns, each line indented by indent spaces. */
@@ -250,27 +261,10 @@ md_cell(FILE *out, const char *s)
     }
 }
 
-void
-usage_markdown(FILE *out)
+/* The settings' rows of docs/configuration.md, from the settings table. */
+static void
+md_settings(FILE *out)
 {
-    fprintf(out,
-            "# soracam-lake configuration\n"
-            "\n"
-            "<!-- Generated by `soracam-lake config --markdown` (`make docs`) from the tables "
-            "that also print\n     `soracam-lake --help`; edit src/config.c or src/usage.c, "
-            "not this file. -->\n"
-            "\n"
-            "Every setting is an environment variable. Most also have a flag, and a flag "
-            "overrides the\nvariable. Secrets (the AuthKey, connection strings, SAS tokens) are "
-            "read from the environment\nonly, so they never appear in a process listing. "
-            "`soracam-lake config` prints the effective\nvalues with secrets masked. A wrong "
-            "value stops every command with exit status 2 and a message\nthat names the "
-            "variable and a valid value, before anything is sent.\n"
-            "\n"
-            "## Settings\n"
-            "\n"
-            "| Variable | Flag | Default | Meaning |\n"
-            "|---|---|---|---|\n");
     for (size_t i = 0; i < config_nopts; i++) {
         const struct config_opt *o = &config_opts[i];
         fprintf(out, "| `%s` | ", o->env);
@@ -291,6 +285,52 @@ usage_markdown(FILE *out)
         md_cell(out, o->help);
         fputs(" |\n", out);
     }
+}
+
+/* The command options' rows of docs/configuration.md, from the command table. */
+static void
+md_command_options(FILE *out)
+{
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
+        for (const struct usage_opt *o = commands[i].opts; o->flag; o++) {
+            if (o->hidden)
+                continue;
+            fprintf(out, "| `%s%s%s` | `%s` | ", o->flag, o->metavar ? " " : "",
+                    o->metavar ? o->metavar : "", commands[i].name);
+            const char *def = strstr(o->help, "(default: ");
+            if (def) {
+                const char *end = strchr(def, ')');
+                fprintf(out, "%.*s", (int)(end - def - 10), def + 10);
+            }
+            fputs(" | ", out);
+            md_cell(out, o->help);
+            fputs(" |\n", out);
+        }
+    }
+}
+
+void
+usage_markdown(FILE *out)
+{
+    fprintf(out,
+            "# soracam-lake configuration\n"
+            "\n"
+            "<!-- Generated by `soracam-lake config --markdown` (`make docs`) from the tables "
+            "that also print\n     `soracam-lake --help`; edit src/config_table.c or src/usage.c, "
+            "not this file. -->\n"
+            "\n"
+            "Every setting is an environment variable. Most also have a flag, and a flag "
+            "overrides the\nvariable. Secrets (the AuthKey, connection strings, SAS tokens) are "
+            "read from the environment\nonly, so they never appear in a process listing. "
+            "`soracam-lake config` prints the effective\nvalues with secrets masked. A wrong "
+            "value stops every command with exit status 2 and a message\nthat names the "
+            "variable and a valid value, before anything is sent.\n"
+            "\n"
+            "## Settings\n"
+            "\n"
+            "| Variable | Flag | Default | Meaning |\n"
+            "|---|---|---|---|\n");
+    md_settings(out);
     fprintf(out,
             "\n"
             "Durations take `10`, `10s`, `1500ms`, `2m` or `1h`. Sizes take `16M`, `512k` or a "
@@ -315,22 +355,7 @@ usage_markdown(FILE *out)
                  "\n"
                  "| Option | Command | Default | Meaning |\n"
                  "|---|---|---|---|\n");
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
-        for (const struct usage_opt *o = commands[i].opts; o->flag; o++) {
-            if (o->hidden)
-                continue;
-            fprintf(out, "| `%s%s%s` | `%s` | ", o->flag, o->metavar ? " " : "",
-                    o->metavar ? o->metavar : "", commands[i].name);
-            const char *def = strstr(o->help, "(default: ");
-            if (def) {
-                const char *end = strchr(def, ')');
-                fprintf(out, "%.*s", (int)(end - def - 10), def + 10);
-            }
-            fputs(" | ", out);
-            md_cell(out, o->help);
-            fputs(" |\n", out);
-        }
-    }
+    md_command_options(out);
     fprintf(out, "\n"
                  "## Other options\n"
                  "\n"

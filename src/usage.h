@@ -6,12 +6,30 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* An option of one command. */
+/* The commands' own options, one id each; the order is the order they are checked in. */
+enum usage_opt_id {
+    USAGE_OPT_AT,
+    USAGE_OPT_FROM,
+    USAGE_OPT_TO,
+    USAGE_OPT_EVERY,
+    USAGE_OPT_FORCE,
+    USAGE_OPT_JSON,
+    USAGE_OPT_DATE,
+    USAGE_OPT_OUTPUT,
+    USAGE_OPT_MARKDOWN,
+    USAGE_OPT_CAPTURE,
+    USAGE_OPT_YES,
+    USAGE_OPT_REPORT,
+    USAGE_OPT_COUNT
+};
+
+/* An option of one command: the one home of its name, argument, help and owner. */
 struct usage_opt {
-    const char *flag;    /* "--at", or "-o, --output" */
-    const char *metavar; /* "TIME", or NULL for a switch */
-    const char *help;    /* one line */
-    bool hidden;         /* left out of --help (for building the docs) */
+    enum usage_opt_id id; /* what the command line parser calls it */
+    const char *flag;     /* "--at", or "-o, --output" */
+    const char *metavar;  /* "TIME", or NULL for a switch */
+    const char *help;     /* one line */
+    bool hidden;          /* left out of --help (for building the docs) */
 };
 
 struct usage_cmd {
@@ -26,8 +44,12 @@ struct usage_cmd {
 const struct usage_cmd *usage_command(const char *name);
 /* "run, daemon, ..." for messages. */
 const char *usage_command_names(void);
-/* The command an option such as "--at" belongs to, or NULL. */
-const char *usage_option_command(const char *flag);
+/* The option with id, and the name of its command in *owner (if not NULL); NULL for none. */
+const struct usage_opt *usage_option(enum usage_opt_id id, const char **owner);
+/* The long name of o without "--" ("output" for "-o, --output"). */
+const char *usage_option_long(const struct usage_opt *o);
+/* The one-letter form of o ('o' for "-o, --output"), or 0. */
+int usage_option_short(const struct usage_opt *o);
 
 /* The whole help: commands, command options, settings, exit status. */
 void usage(FILE *out);

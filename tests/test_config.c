@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_priv.h"
 #include "redact.h"
 #include "util.h"
 
@@ -1554,6 +1555,191 @@ test_free_null(void **state)
     assert_null(cfg.devices);
 }
 
+/* ---- the settings table ---------------------------------------------------------------- */
+
+/* Reads the integer field of row i from cfg (an int, a long or an int64_t). */
+static int64_t
+row_int(const struct config *cfg, size_t i)
+{
+    const char *base = (const char *)cfg + config_opts[i].field;
+    if (config_opts[i].field_size == sizeof(int32_t)) {
+        int32_t y;
+        memcpy(&y, base, sizeof(y));
+        return y;
+    }
+    int64_t x;
+    memcpy(&x, base, sizeof(x));
+    return x;
+}
+
+/* True for a row whose value is a number within bounds. */
+static bool
+row_is_number(size_t i)
+{
+    enum config_type t = config_opts[i].type;
+    return t == CONFIG_INT || t == CONFIG_DURATION || t == CONFIG_SIZE;
+}
+
+/* The number def stands for in row i's type, or -1 when it does not parse. */
+static int64_t
+row_parse(size_t i, const char *def)
+{
+    int64_t x = -1;
+    char *end;
+    if (config_opts[i].type == CONFIG_DURATION)
+        return parse_duration_ms(def, &x) == 0 ? x : -1;
+    if (config_opts[i].type == CONFIG_SIZE)
+        return parse_size(def, &x) == 0 ? x : -1;
+    x = strtoll(def, &end, 10);
+    return *end ? -1 : x;
+}
+
+/* No two rows share a variable or a flag, and every row says what it is. */
+static void
+test_table_names_unique(void **state)
+{
+    (void)state;
+    assert_int_equal(config_nopts, O_COUNT);
+    for (size_t i = 0; i < config_nopts; i++) {
+        const struct config_opt *a = &config_opts[i];
+        assert_non_null(a->env);
+        assert_non_null(a->metavar);
+        assert_non_null(a->help);
+        assert_int_equal(config_env_index(a->env), (int)i);
+        if (a->flag)
+            assert_int_equal(config_flag_index(a->flag), (int)i);
+        for (size_t k = i + 1; k < config_nopts; k++) {
+            const struct config_opt *b = &config_opts[k];
+            if (strcmp(a->env, b->env) == 0)
+                fail_msg("%s is the variable of rows %zu and %zu", a->env, i, k);
+            if (a->flag && b->flag && strcmp(a->flag, b->flag) == 0)
+                fail_msg("--%s is the flag of rows %zu and %zu", a->flag, i, k);
+        }
+        /* Every setting but the ignored one is read by some command. */
+        assert_true(a->commands != 0 || i == O_USE_API);
+        /* A secret never has a flag: it would show in a process listing. */
+        if (a->type == CONFIG_SECRET)
+            assert_null(a->flag);
+    }
+}
+
+/* Every numeric default parses and lies within its row's bounds, and every row with a
+ * target has a field inside struct config. */
+static void
+test_table_defaults_in_bounds(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < config_nopts; i++) {
+        const struct config_opt *o = &config_opts[i];
+        if (o->field != CONFIG_NO_FIELD)
+            assert_true(o->field + o->field_size <= sizeof(struct config));
+        if (!row_is_number(i))
+            continue;
+        assert_true(o->lo <= o->hi);
+        assert_true(o->field != CONFIG_NO_FIELD || o->check);
+        if (!o->def)
+            continue;
+        int64_t x = row_parse(i, o->def);
+        if (x < o->lo || x > o->hi)
+            fail_msg("%s: default %s is outside %lld..%lld", o->env, o->def, (long long)o->lo,
+                     (long long)o->hi);
+    }
+}
+
+/* Loading with only the required settings passes every default through its own validation
+ * and writes it into its field: each field holds the table's default. */
+static void
+test_table_defaults_loaded(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char *errs;
+    set_base();
+    assert_int_equal(load(&cfg, NULL, &errs), 0);
+    assert_string_equal(errs, "");
+    for (size_t i = 0; i < config_nopts; i++) {
+        const struct config_opt *o = &config_opts[i];
+        if (!o->def || o->field == CONFIG_NO_FIELD)
+            continue;
+        if (row_is_number(i)) {
+            if (row_int(&cfg, i) != row_parse(i, o->def))
+                fail_msg("%s: loaded %lld, the default is %s", o->env, (long long)row_int(&cfg, i),
+                         o->def);
+        } else if (o->type == CONFIG_STRING && i != O_TZ) {
+            const char *v;
+            memcpy(&v, (const char *)&cfg + o->field, sizeof(v));
+            assert_non_null(v);
+            assert_string_equal(v, o->def);
+        }
+    }
+    assert_string_equal(cfg.zone.name, config_opts[O_TZ].def);
+    assert_int_equal(cfg.log_level, LOG_INFO);
+    assert_false(cfg.log_json);
+    /* The values the use sites used to fill in themselves. */
+    assert_int_equal(cfg.max_connections, 64);
+    assert_int_equal(cfg.poll_interval_ms, 250);
+    assert_int_equal(cfg.catchup_window_ms, 24 * 3600 * 1000LL);
+    assert_int_equal(cfg.catchup_max, 12);
+    assert_int_equal(cfg.max_slot_attempts, 3);
+    assert_int_equal(cfg.budget_reserve, 3600);
+    assert_int_equal(cfg.max_in_flight, 1000);
+    config_free(&cfg);
+    free(errs);
+}
+
+/* Writes x in row i's own notation: "5", "5ms" or "5" bytes. */
+static void
+row_text(size_t i, int64_t x, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%lld%s", (long long)x,
+             config_opts[i].type == CONFIG_DURATION ? "ms" : "");
+}
+
+/* Loads with row i's variable set to x; returns the number of problems, and the stored
+ * value in *stored. Every problem must name the variable. */
+static int
+load_row_value(size_t i, int64_t x, int64_t *stored)
+{
+    struct config cfg;
+    char *errs, text[64];
+    clear_env();
+    set_base();
+    setenv("SORACAM_SINK", "dir:/tmp/unit-bounds", 1);
+    row_text(i, x, text, sizeof(text));
+    setenv(config_opts[i].env, text, 1);
+    int n = load(&cfg, NULL, &errs);
+    if (n && !all_lines_name(errs, config_opts[i].env))
+        fail_msg("%s=%s: the problem does not name the variable: %s", config_opts[i].env, text,
+                 errs);
+    *stored = config_opts[i].field != CONFIG_NO_FIELD ? row_int(&cfg, i) : 0;
+    config_free(&cfg);
+    free(errs);
+    return n;
+}
+
+/* The bounds of every numeric row are enforced: lo and hi are taken as they are, one past
+ * either end is a problem naming the variable. */
+static void
+test_table_bounds_enforced(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < config_nopts; i++) {
+        const struct config_opt *o = &config_opts[i];
+        int64_t stored;
+        if (!row_is_number(i))
+            continue;
+        assert_int_equal(load_row_value(i, o->lo, &stored), 0);
+        assert_int_equal(stored, o->lo);
+        assert_int_equal(load_row_value(i, o->hi, &stored), 0);
+        assert_int_equal(stored, o->hi);
+        if (load_row_value(i, o->hi + 1, &stored) != 1)
+            fail_msg("%s: %lld above the bound was taken", o->env, (long long)(o->hi + 1));
+        /* 0 is "off" for the catch-up window, and a negative number is no number at all. */
+        if (o->lo > 0 && i != O_CATCHUP_WINDOW && load_row_value(i, o->lo - 1, &stored) != 1)
+            fail_msg("%s: %lld below the bound was taken", o->env, (long long)(o->lo - 1));
+    }
+}
+
 int
 main(void)
 {
@@ -1596,6 +1782,10 @@ main(void)
         T(test_file_secret_mode_warns),
         T(test_file_deploy_example),
         T(test_free_null),
+        T(test_table_names_unique),
+        T(test_table_defaults_in_bounds),
+        T(test_table_defaults_loaded),
+        T(test_table_bounds_enforced),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
