@@ -88,6 +88,7 @@ config_escape(const char *s, size_t n, char *out, size_t outlen)
             } else {
                 len = 0;
             }
+            /* cppcheck-suppress knownConditionTrueFalse ; cp is set in the loop above */
             if (len && cp >= 0x80 && cp <= 0x10ffff) {
                 snprintf(piece, sizeof(piece), "<U+%04X>", cp);
                 used = len;
