@@ -749,15 +749,22 @@ clock_fire(void *arg)
     after_clock(arg);
 }
 
+/* Lets every capture waiting on q go on (after_clock, from the loop). */
+static void
+queue_release(struct capture_ctx *ctx, struct cap_queue *q)
+{
+    while (q->head) {
+        struct capture *w = q->head;
+        queue_remove(w);
+        loop_timer_set(ctx->loop, &w->timer, 0, clock_fire, w);
+    }
+}
+
 /* Lets the captures waiting for a working storage go on to export. */
 static void
 store_waiters_release(struct capture_ctx *ctx)
 {
-    while (ctx->store_waiters.head) {
-        struct capture *w = ctx->store_waiters.head;
-        queue_remove(w);
-        loop_timer_set(ctx->loop, &w->timer, 0, clock_fire, w);
-    }
+    queue_release(ctx, &ctx->store_waiters);
 }
 
 /* cap no longer holds an image to store again (stored, given up or cancelled). */
@@ -1912,11 +1919,7 @@ clock_measured(struct soracom_call *call, void *arg)
         log_warn("SORACOM's clock could not be measured (%s); assuming it agrees with this "
                  "host's",
                  call->error[0] ? call->error : "no Date header");
-    while (ctx->clock_waiters.head) {
-        struct capture *w = ctx->clock_waiters.head;
-        queue_remove(w);
-        loop_timer_set(ctx->loop, &w->timer, 0, clock_fire, w);
-    }
+    queue_release(ctx, &ctx->clock_waiters);
 }
 
 /* Continues cap (after_clock) once SORACOM's clock has been measured, or tried. */
