@@ -513,7 +513,11 @@ journal_listed(void *arg, enum sink_status st, const char *detail, char *const *
             struct capture_ctx *ctx = runner_capture_ctx(p->cu->runner);
             capture_adopt_record(ctx, w->cam.id, w->intents[i].slot_ms, w->intents[i].after,
                                  w->intents[i].seq);
-            if (w->intents[i].slot_ms < p->from) /* beyond the window: never captured again */
+            /* Beyond the window, or at or before the slots this process already found
+             * settled (stored, or given up): never captured again, so done. (A record whose
+             * write answer was lost can appear after its slot was stored.) */
+            if (w->intents[i].slot_ms < p->from ||
+                (w->watermark > 0 && w->intents[i].slot_ms <= w->watermark))
                 capture_record_done(ctx, w->cam.id, w->intents[i].slot_ms, w->intents[i].after,
                                     w->intents[i].seq);
         }
