@@ -96,8 +96,8 @@ bad_token_char(const char *s, char *what, size_t whatlen)
             continue;
         char code[32];
         config_escape(s + i, strnlen(s + i, 4), code, sizeof(code));
-        if (c >= 0x80 && code[0] == '<') { /* "<U+202E>..." -> "U+202E" */
-            char *end = strchr(code, '>');
+        char *end = c >= 0x80 && code[0] == '<' ? strchr(code, '>') : NULL;
+        if (end) { /* "<U+202E>..." -> "U+202E" */
             *end = '\0';
             memmove(code, code + 1, strlen(code));
         } else {

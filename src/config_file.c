@@ -192,7 +192,7 @@ config_file_warn(const struct config_file *cf, const char *path, mode_t mode, FI
             continue;
         }
         const struct config_file_setting *last = config_file_get(cf, s->key);
-        if (last != s)
+        if (last && last != s)
             fprintf(out,
                     "soracam-lake: warning: %s:%d: %s is set again on line %d, which wins; "
                     "remove one\n",
